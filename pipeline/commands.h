@@ -1,0 +1,11 @@
+/* commands.h: the entry point of each bneck command (stages/ and pipeline/).
+ * Each takes argv with argv[0] = the command name, and returns the process
+ * exit status (0 ok, 1 failed run, 2 bad command line). MPI is initialised by
+ * main() before the call when the command needs it. */
+#ifndef BN_COMMANDS_H
+#define BN_COMMANDS_H
+
+int bn_cmd_corpus(int argc, char **argv);   /* stages/corpus.c */
+int bn_cmd_mkcorpus(int argc, char **argv); /* stages/mkcorpus.c */
+
+#endif

@@ -1,0 +1,71 @@
+/* main.c: "bneck <command> [options]" - dispatch to the commands. */
+#include "config.h"
+#include "pipeline/buildinfo.h"
+#include "pipeline/cli.h"
+#include "pipeline/commands.h"
+#include "pipeline/log.h"
+
+#include <mpi.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The command table: name, entry point, one-line summary. */
+static const struct {
+    const char *name;                 /* as typed */
+    int (*run)(int argc, char **argv);/* entry point */
+    const char *summary;              /* for "bneck --help" */
+} commands[] = {
+    {"corpus", bn_cmd_corpus, "scan a corpus: classes, counts, split sizes, rejected files; --decode checks every image"},
+    {"mkcorpus", bn_cmd_mkcorpus, "write a synthetic labelled JPEG/PNG corpus for demos and tests"},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "Usage: bneck <command> [options]\n"
+            "       mpirun -n R bneck <command> [options]\n\n"
+            "Inception v3 bottleneck features for large image corpora, and retraining\n"
+            "of the final layer on them, across MPI ranks.\n\nCommands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f,
+            "\nGlobal options:\n"
+            "  -h, --help        show this help\n"
+            "  --version         print the version\n"
+            "  --build-info      print the libraries this binary was built with\n\n"
+            "'bneck <command> --help' lists the options of a command with their defaults.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        if (bn_is_first_process()) usage(stderr);
+        return BN_CLI_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        if (bn_is_first_process()) usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        if (bn_is_first_process()) printf("bneck %s\n", PACKAGE_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "--build-info")) {
+        if (bn_is_first_process()) bn_build_info(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        if (strcmp(cmd, commands[i].name) != 0) continue;
+        int provided = 0;
+        mpiCheck(MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided));
+        int rank = 0;
+        mpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
+        bn_log_init(rank, BN_INFO);
+        int rc = commands[i].run(argc - 1, argv + 1);
+        fflush(stdout);
+        MPI_Finalize();
+        return rc;
+    }
+    if (bn_is_first_process())
+        fprintf(stderr, "bneck: unknown command '%s'\nTry 'bneck --help' for the list of commands.\n", cmd);
+    return BN_CLI_USAGE;
+}
