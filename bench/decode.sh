@@ -13,7 +13,7 @@ out=${BENCH_DIR:-bench/out}
 per=$(( (n + 4) / 5 ))
 corpus="$out/corpus-$per"
 mkdir -p "$out"
-[ -d "$corpus" ] || "$bneck" mkcorpus "$corpus" --classes 5 --per-class "$per" --quality 90 --seed 7 >/dev/null
+[ -d "$corpus" ] || "$bneck" mkcorpus "$corpus" --classes 5 --per-class "$per" --quality 90 --seed 7 -q
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p') ($(nproc) cores)"
 echo "corpus: $corpus, $(find "$corpus" -type f | wc -l) images, $(du -sh "$corpus" | cut -f1)"
 

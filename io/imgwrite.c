@@ -183,16 +183,18 @@ int bn_jpeg_encode(const unsigned char *pix, int w, int h, const bn_jpeg_opts *o
     jpeg_set_colorspace(&c->cinfo, target[o->color]);
     jpeg_set_quality(&c->cinfo, o->quality, TRUE);
 
-    /* Sampling: component 0 gets the requested factors, the others 1x1.
-     * 0,0 means 4:2:0 for YCbCr/YCCK and 1x1 for grayscale/CMYK. */
+    /* Sampling: component 0 gets the requested factors, the others 1x1,
+     * except YCCK's K, which is luminance-like and follows Y (as in libjpeg's
+     * own YCCK defaults). 0,0 means 4:2:0 for YCbCr/YCCK, 1x1 for gray/CMYK. */
     int hs = o->h_samp, vs = o->v_samp;
     if (hs == 0 && vs == 0) {
         int sub = o->color == BN_JCS_YCBCR || o->color == BN_JCS_YCCK;
         hs = vs = sub ? 2 : 1;
     }
     for (int i = 0; i < c->cinfo.num_components; i++) {
-        c->cinfo.comp_info[i].h_samp_factor = i == 0 ? hs : 1;
-        c->cinfo.comp_info[i].v_samp_factor = i == 0 ? vs : 1;
+        int full = i == 0 || (o->color == BN_JCS_YCCK && i == 3);
+        c->cinfo.comp_info[i].h_samp_factor = full ? hs : 1;
+        c->cinfo.comp_info[i].v_samp_factor = full ? vs : 1;
     }
     if (o->progressive) jpeg_simple_progression(&c->cinfo);
     if (o->arithmetic) c->cinfo.arith_code = TRUE;
@@ -284,6 +286,56 @@ static int build_palette(const unsigned char *rgb, size_t npix, png_color *pal, 
     return n;
 }
 
+/* What png_write_job needs; everything it frees on error lives in ctx. */
+typedef struct {
+    png_ctx *ctx;             /* output buffer and error text */
+    png_bytep *rows;          /* h row pointers (uint8 samples or palette indices) */
+    png_uint_32 w, h;         /* pixels */
+    int depth;                /* 8 or 16 bits per sample */
+    int color_type;           /* PNG_COLOR_TYPE_* */
+    int interlace;            /* PNG_INTERLACE_NONE or PNG_INTERLACE_ADAM7 */
+    const png_color *palette; /* PLTE entries for palette images, else NULL */
+    int ncolors;              /* entries in palette */
+    int swap16;               /* 1: 16-bit input in host order (swap on little-endian) */
+} png_job;
+
+/* Run libpng over a prepared job, appending the file to job->ctx->out.
+ * Returns 0, or -1 with the reason in job->ctx->msg (the caller frees the
+ * buffer). Kept apart from bn_png_encode so that no local variable of this
+ * function changes between setjmp and a longjmp. */
+static int png_write_job(const png_job *job) {
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, job->ctx, png_error_cb, png_warning_cb);
+    if (!png) {
+        snprintf(job->ctx->msg, sizeof job->ctx->msg, "png_create_write_struct failed");
+        return -1;
+    }
+    png_infop info = png_create_info_struct(png);
+    if (!info) {
+        png_destroy_write_struct(&png, NULL);
+        snprintf(job->ctx->msg, sizeof job->ctx->msg, "png_create_info_struct failed");
+        return -1;
+    }
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_write_struct(&png, &info);
+        return -1;
+    }
+    png_set_write_fn(png, job->ctx, png_write_cb, png_flush_cb);
+    png_set_IHDR(png, info, job->w, job->h, job->depth, job->color_type, job->interlace,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    if (job->palette) png_set_PLTE(png, info, job->palette, job->ncolors);
+    png_write_info(png, info);
+    if (job->swap16) {
+        /* PNG stores 16-bit samples big-endian; the input is in host order. */
+        const uint16_t one = 1;
+        if (*(const unsigned char *)&one == 1) png_set_swap(png);
+    }
+    /* png_write_image runs the Adam7 passes itself when the image is interlaced. */
+    png_write_image(png, job->rows);
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    return 0;
+}
+
 int bn_png_encode(const void *pix, int w, int h, const bn_png_opts *o,
                   unsigned char **out, size_t *outlen, char *err, size_t errlen) {
     if (err && errlen) err[0] = '\0';
@@ -315,7 +367,7 @@ int bn_png_encode(const void *pix, int w, int h, const bn_png_opts *o,
     size_t npix = (size_t)w * (size_t)h;
     size_t in_stride = (size_t)w * (size_t)chans[o->color] * (size_t)bps;
 
-    /* Everything allocated before setjmp, so the error path frees exactly this. */
+    /* Palette, indices and row pointers are prepared before libpng runs. */
     png_color palette[256];
     int ncolors = 0;
     unsigned char *idx = NULL;
@@ -342,56 +394,21 @@ int bn_png_encode(const void *pix, int w, int h, const bn_png_opts *o,
         rows[y] = pal_mode ? idx + (size_t)y * (size_t)w
                            : (png_bytep)((const unsigned char *)pix + (size_t)y * in_stride);
 
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, c, png_error_cb, png_warning_cb);
-    if (!png) {
-        free(rows);
-        free(c);
-        free(idx);
-        set_err(err, errlen, "png encode: %s", "png_create_write_struct failed");
-        return -1;
-    }
-    png_infop info = png_create_info_struct(png);
-    if (!info) {
-        png_destroy_write_struct(&png, NULL);
-        free(rows);
-        free(c);
-        free(idx);
-        set_err(err, errlen, "png encode: %s", "png_create_info_struct failed");
-        return -1;
-    }
-    /* png and info are not changed after setjmp, so reading them on the error
-     * path is well defined; the rest is reached through the heap. */
-    if (setjmp(png_jmpbuf(png))) {
+    png_job job = {c, rows, (png_uint_32)w, (png_uint_32)h, o->depth16 ? 16 : 8, ctype[o->color],
+                   o->interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE,
+                   pal_mode ? palette : NULL, ncolors, o->depth16};
+    int rc = png_write_job(&job);
+    if (rc) {
         set_err(err, errlen, "png encode: libpng: %s", c->msg);
-        png_destroy_write_struct(&png, &info);
         free(c->out.data);
-        free(rows);
-        free(c);
-        free(idx);
-        return -1;
+    } else {
+        *out = c->out.data;
+        *outlen = c->out.len;
     }
-    png_set_write_fn(png, c, png_write_cb, png_flush_cb);
-    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, o->depth16 ? 16 : 8, ctype[o->color],
-                 o->interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE,
-                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    if (pal_mode) png_set_PLTE(png, info, palette, ncolors);
-    png_write_info(png, info);
-    if (o->depth16) {
-        /* PNG stores 16-bit samples big-endian; the input is in host order. */
-        const uint16_t one = 1;
-        if (*(const unsigned char *)&one == 1) png_set_swap(png);
-    }
-    /* png_write_image runs the Adam7 passes itself when the image is interlaced. */
-    png_write_image(png, rows);
-    png_write_end(png, NULL);
-    png_destroy_write_struct(&png, &info);
-
-    *out = c->out.data;
-    *outlen = c->out.len;
     free(rows);
     free(c);
     free(idx);
-    return 0;
+    return rc;
 }
 
 /* ------------------------------------------------------------------ files */

@@ -17,7 +17,8 @@ typedef enum {
 typedef struct {
     int quality;        /* 1..100 */
     bn_jpeg_color color;/* colour model */
-    int h_samp, v_samp; /* luma sampling factors: 1,1 = 4:4:4; 2,1 = 4:2:2; 2,2 = 4:2:0 (0,0 = 4:2:0) */
+    int h_samp, v_samp; /* luma sampling factors: 1,1 = 4:4:4; 2,1 = 4:2:2; 2,2 = 4:2:0;
+                           0,0 = 4:2:0 for YCbCr/YCCK, 1x1 for gray and CMYK */
     int progressive;    /* 1: progressive scans */
     int arithmetic;     /* 1: arithmetic coding instead of Huffman */
     int restart_rows;   /* >0: a restart marker every this many MCU rows */

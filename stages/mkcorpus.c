@@ -240,6 +240,7 @@ int bn_cmd_mkcorpus(int argc, char **argv) {
     double png_share = 0.0;
     const char *sizes_arg = "flowers";
     const char *manifest = NULL;
+    int verbose = 0, quiet = 0;
     const bn_opt opts[] = {
         {"classes", 0, BN_OPT_INT, &nclasses, "N", "5", 2, 1000, NULL, "number of classes"},
         {"per-class", 0, BN_OPT_INT, &per_class, "N", "40", 1, 1000000, NULL, "images per class"},
@@ -252,6 +253,7 @@ int bn_cmd_mkcorpus(int argc, char **argv) {
          "fraction of images written as PNG instead of JPEG"},
         {"manifest", 0, BN_OPT_STRING, &manifest, "FILE", NULL, 0, 0, NULL,
          "also write a manifest (path<TAB>label per line) of the images"},
+        BN_OPTS_VERBOSITY(&verbose, &quiet),
         {NULL, 0, 0, NULL, NULL, NULL, 0, 0, NULL, NULL},
     };
     const bn_cmd_spec spec = {
@@ -272,8 +274,10 @@ int bn_cmd_mkcorpus(int argc, char **argv) {
     int prc = bn_cli_parse(&spec, argc, argv, pos, 1, &npos);
     if (prc == -1) return BN_EXIT_OK;
     if (prc) return prc;
+    bn_cli_apply_verbosity(verbose, quiet);
     if (npos != 1) return bn_cli_usage(&spec, "missing OUT_DIR (the folder to create)");
     const char *out_dir = pos[0];
+    if (!*out_dir) return bn_cli_usage(&spec, "OUT_DIR is an empty string");
 
     size_choice explicit_sizes[MAX_SIZES];
     const size_choice *sizes = FLOWER_SIZES;
@@ -285,11 +289,11 @@ int bn_cmd_mkcorpus(int argc, char **argv) {
         sizes = explicit_sizes;
     }
     int total_weight = 0;
-    int maxw = 0, maxh = 0;
+    size_t maxpix = 0; /* pixels of the largest size: the one render buffer */
     for (int s = 0; s < nsizes; s++) {
         total_weight += sizes[s].weight;
-        if (sizes[s].w > maxw) maxw = sizes[s].w;
-        if (sizes[s].h > maxh) maxh = sizes[s].h;
+        size_t np = (size_t)sizes[s].w * (size_t)sizes[s].h;
+        if (np > maxpix) maxpix = np;
     }
 
     /* Everything below releases through one cleanup path. */
@@ -321,7 +325,7 @@ int bn_cmd_mkcorpus(int argc, char **argv) {
         }
     }
 
-    pix = mallocCheck((size_t)maxw * (size_t)maxh * 3);
+    pix = mallocCheck(maxpix * 3);
     size_t pathcap = strlen(out_dir) + 256; /* + "/" + class (<64) + "/" + file (<128) */
     path = mallocCheck(pathcap);
     const char *sep = out_dir[strlen(out_dir) - 1] == '/' ? "" : "/";

@@ -53,6 +53,9 @@ static uint32_t hash32(uint32_t x) {
 /* ------------------------------------------------------------------ helpers */
 
 static float clampf(float x, float lo, float hi) { return x < lo ? lo : (x > hi ? hi : x); }
+/* Max and min without libm calls (inputs are never NaN here). */
+static float maxf(float a, float b) { return a > b ? a : b; }
+static float minf(float a, float b) { return a < b ? a : b; }
 
 /* Cubic smoothstep of t in [0, 1] (grid interpolation without visible seams). */
 static float smooth01(float t) { return t * t * (3.0f - 2.0f * t); }
@@ -156,6 +159,17 @@ const char *bn_synth_class_name(int cls, char *buf, size_t len) {
 
 /* ------------------------------------------------------------------ shapes */
 
+/* atan2 to within about 1e-5 radians, without a libm call (hot in star shapes). */
+static float fast_atan2f(float y, float x) {
+    float ax = fabsf(x), ay = fabsf(y);
+    float a = minf(ax, ay) / (maxf(ax, ay) + 1e-30f);
+    float s = a * a;
+    float r = ((-0.0464964749f * s + 0.15931422f) * s - 0.327622764f) * s * a + a;
+    if (ay > ax) r = 1.57079637f - r;
+    if (x < 0.0f) r = 3.14159274f - r;
+    return y < 0.0f ? -r : r;
+}
+
 /* Unit edge normals of a triangle with a flat bottom edge (y grows downwards)
  * and of a hexagon. */
 static const float TRI_N[3][2] = {{0.0f, 1.0f}, {-0.8660254f, -0.5f}, {0.8660254f, -0.5f}};
@@ -170,33 +184,35 @@ static float shape_sdf(int shape, float u, float v) {
     case SH_DISC:
         return sqrtf(u * u + v * v) - 0.95f;
     case SH_SQUARE:
-        return fmaxf(fabsf(u), fabsf(v)) - 0.80f;
+        return maxf(fabsf(u), fabsf(v)) - 0.80f;
     case SH_TRIANGLE: { /* circumradius 1.2, apothem 0.6 */
         float d = -1e9f;
-        for (int i = 0; i < 3; i++) d = fmaxf(d, u * TRI_N[i][0] + v * TRI_N[i][1]);
+        for (int i = 0; i < 3; i++) d = maxf(d, u * TRI_N[i][0] + v * TRI_N[i][1]);
         return d - 0.6f;
     }
     case SH_RING:
         return fabsf(sqrtf(u * u + v * v) - 0.70f) - 0.28f;
     case SH_STAR: { /* 5 points, one pointing up */
         float r = sqrtf(u * u + v * v);
-        float p = (atan2f(v, u) + 0.5f * PI_F) * (5.0f / (2.0f * PI_F));
+        float p = (fast_atan2f(v, u) + 0.5f * PI_F) * (5.0f / (2.0f * PI_F));
         p -= floorf(p);
         float tri = fabsf(2.0f * p - 1.0f); /* 1 at a point, 0 between points */
         return (r - (0.42f + 0.63f * tri)) * 0.6f;
     }
     case SH_CROSS: {
         float au = fabsf(u), av = fabsf(v);
-        return fminf(fmaxf(au - 0.95f, av - 0.30f), fmaxf(au - 0.30f, av - 0.95f));
+        return minf(maxf(au - 0.95f, av - 0.30f), maxf(au - 0.30f, av - 0.95f));
     }
     case SH_FLOWER: { /* 6 rounded petals */
         float r = sqrtf(u * u + v * v);
-        float c = fabsf(cosf(3.0f * atan2f(v, u)));
+        /* |cos(3 theta)| from cos(3t) = 4 cos^3 t - 3 cos t, cos t = u / r. */
+        float ct = u / (r + 1e-20f);
+        float c = fabsf(ct * (4.0f * ct * ct - 3.0f));
         return (r - (0.50f + 0.48f * c)) * 0.7f;
     }
     default: { /* SH_HEXAGON, circumradius 1, apothem 0.866 */
         float d = -1e9f;
-        for (int i = 0; i < 6; i++) d = fmaxf(d, u * HEX_N[i][0] + v * HEX_N[i][1]);
+        for (int i = 0; i < 6; i++) d = maxf(d, u * HEX_N[i][0] + v * HEX_N[i][1]);
         return d - 0.866f;
     }
     }
@@ -216,6 +232,7 @@ typedef struct {
     float inv_period;   /* 1 / tex_period */
     float bright;       /* brightness factor of this object */
     uint32_t grain;     /* seed of the grain texture */
+    float reach2;       /* squared distance (radius units) beyond which alpha is 0 */
     int x0, x1, y0, y1; /* bounding box, inclusive, clipped to the image */
 } object;
 
@@ -235,7 +252,12 @@ static void object_init(object *o, int cls, float cx, float cy, float r, int w, 
     o->inv_period = 1.0f / (o->look.tex_period * rnd_in(rng, 0.9f, 1.1f));
     o->bright = rnd_in(rng, 0.85f, 1.12f);
     o->grain = (uint32_t)sm64(rng);
-    float ext = 1.3f * r * fmaxf(o->sx, 1.0f / o->sx) + 2.0f;
+    /* Every shape lies within 1.2 radii and its anti-aliased edge within 2
+     * more pixels; the aspect stretch scales distances by at most max(sx, 1/sx). */
+    float stretch = fmaxf(o->sx, 1.0f / o->sx);
+    float reach = (1.25f + 2.0f / r) * stretch;
+    o->reach2 = reach * reach;
+    float ext = reach * r + 2.0f;
     o->x0 = (int)fmaxf(0.0f, floorf(cx - ext));
     o->x1 = (int)fminf((float)(w - 1), ceilf(cx + ext));
     o->y0 = (int)fmaxf(0.0f, floorf(cy - ext));
@@ -271,6 +293,8 @@ static float texture_at(const object *o, float u, float v, int x, int y) {
 static void object_shade(const object *o, int x, int y, float c[3]) {
     float dx = ((float)x + 0.5f - o->cx) * o->inv_r;
     float dy = ((float)y + 0.5f - o->cy) * o->inv_r;
+    float rr = dx * dx + dy * dy;
+    if (rr > o->reach2) return; /* outside the shape and its edge */
     /* Into the object's frame: rotate, then stretch. */
     float u = (dx * o->rc + dy * o->rs) / o->sx;
     float v = (-dx * o->rs + dy * o->rc) * o->sx;
@@ -278,9 +302,8 @@ static void object_shade(const object *o, int x, int y, float c[3]) {
     float alpha = clampf(0.5f - d * o->r, 0.0f, 1.0f);
     if (alpha <= 0.0f) return;
     float t = texture_at(o, u, v, x, y) * o->look.tex_amount;
-    float rr = dx * dx + dy * dy;
     /* Rounded look, lit from the top left. */
-    float shade = o->bright * (1.08f - 0.25f * fminf(rr, 1.4f) - 0.10f * (dx + dy));
+    float shade = o->bright * (1.08f - 0.25f * minf(rr, 1.4f) - 0.10f * (dx + dy));
     for (int k = 0; k < 3; k++) {
         float col = (o->look.base[k] + t * (o->look.acc[k] - o->look.base[k])) * shade;
         c[k] += alpha * (col - c[k]);
