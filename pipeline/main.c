@@ -17,6 +17,8 @@ static const struct {
 } commands[] = {
     {"corpus", bn_cmd_corpus, "scan a corpus: classes, counts, split sizes, rejected files; --decode checks every image"},
     {"mkcorpus", bn_cmd_mkcorpus, "write a synthetic labelled JPEG/PNG corpus for demos and tests"},
+    {"mkweights", bn_cmd_mkweights, "write a random Inception v3 weights file (Keras layout) for demos and tests"},
+    {"features", bn_cmd_features, "print or save the 2048-wide bottleneck of some images"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

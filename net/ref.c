@@ -1,0 +1,96 @@
+/* ref.c: the reference backend. Plain loops over the layer table, every sum
+ * accumulated in double, no tricks beyond skipping exact zeros (ReLU
+ * outputs), which does not change a sum. It is the ground truth the fast
+ * backends are tested against. */
+#include "net/engine.h"
+
+#include <float.h>
+#include <stdlib.h>
+
+#define AT(t, img, y, x) ((((size_t)(img) * (t)->h + (y)) * (t)->w + (x)) * (t)->c)
+
+static void ref_conv(void *ctx, const bn_layer *l, const bn_tensor *s, const bn_tensor *d,
+                     const float *src, float *dst, int n, const float *w, const float *b) {
+    (void)ctx;
+    const int cin = l->cin, cout = l->cout;
+    double *acc = malloc(sizeof(double) * (size_t)cout);
+    if (!acc) abort();
+    for (int img = 0; img < n; img++)
+        for (int oy = 0; oy < d->h; oy++)
+            for (int ox = 0; ox < d->w; ox++) {
+                for (int co = 0; co < cout; co++) acc[co] = b[co];
+                for (int ky = 0; ky < l->kh; ky++) {
+                    int iy = oy * l->stride - l->pad_h + ky;
+                    if (iy < 0 || iy >= s->h) continue;
+                    for (int kx = 0; kx < l->kw; kx++) {
+                        int ix = ox * l->stride - l->pad_w + kx;
+                        if (ix < 0 || ix >= s->w) continue;
+                        const float *xp = src + AT(s, img, iy, ix);
+                        const float *wp = w + ((size_t)ky * l->kw + kx) * cin * cout;
+                        for (int ci = 0; ci < cin; ci++) {
+                            double xv = xp[ci];
+                            if (xv == 0.0) continue;
+                            const float *wr = wp + (size_t)ci * cout;
+                            for (int co = 0; co < cout; co++) acc[co] += xv * (double)wr[co];
+                        }
+                    }
+                }
+                float *o = dst + AT(d, img, oy, ox) + l->dst_off;
+                for (int co = 0; co < cout; co++) o[co] = acc[co] > 0.0 ? (float)acc[co] : 0.0f;
+            }
+    free(acc);
+}
+
+static void ref_pool(const bn_layer *l, const bn_tensor *s, const bn_tensor *d, const float *src, float *dst,
+                     int n, int is_max) {
+    const int C = s->c;
+    for (int img = 0; img < n; img++)
+        for (int oy = 0; oy < d->h; oy++)
+            for (int ox = 0; ox < d->w; ox++)
+                for (int c = 0; c < C; c++) {
+                    double sum = 0.0, mx = -DBL_MAX;
+                    int cnt = 0;
+                    for (int ky = 0; ky < l->kh; ky++)
+                        for (int kx = 0; kx < l->kw; kx++) {
+                            int iy = oy * l->stride - l->pad_h + ky, ix = ox * l->stride - l->pad_w + kx;
+                            if (iy < 0 || iy >= s->h || ix < 0 || ix >= s->w) continue;
+                            double v = src[AT(s, img, iy, ix) + c];
+                            sum += v;
+                            if (v > mx) mx = v;
+                            cnt++;
+                        }
+                    dst[AT(d, img, oy, ox) + l->dst_off + c] = (float)(is_max ? mx : sum / cnt);
+                }
+}
+
+static void ref_max(void *ctx, const bn_layer *l, const bn_tensor *s, const bn_tensor *d, const float *src,
+                    float *dst, int n) {
+    (void)ctx;
+    ref_pool(l, s, d, src, dst, n, 1);
+}
+
+static void ref_avg(void *ctx, const bn_layer *l, const bn_tensor *s, const bn_tensor *d, const float *src,
+                    float *dst, int n) {
+    (void)ctx;
+    ref_pool(l, s, d, src, dst, n, 0);
+}
+
+static void ref_gap(void *ctx, const bn_layer *l, const bn_tensor *s, const bn_tensor *d, const float *src,
+                    float *dst, int n) {
+    (void)ctx;
+    (void)l;
+    for (int img = 0; img < n; img++)
+        for (int c = 0; c < s->c; c++) {
+            double sum = 0.0;
+            for (int p = 0; p < s->h * s->w; p++) sum += src[((size_t)img * s->h * s->w + p) * s->c + c];
+            dst[(size_t)img * d->c + c] = (float)(sum / (s->h * s->w));
+        }
+}
+
+void bn_ref_kernels(bn_kernels *k) {
+    k->conv = ref_conv;
+    k->maxpool = ref_max;
+    k->avgpool = ref_avg;
+    k->gap = ref_gap;
+    k->ctx = NULL;
+}
