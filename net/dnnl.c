@@ -56,6 +56,7 @@ typedef struct {
     float *tmp;                         /* dense output of a branch before its copy into the concat */
     size_t tmp_floats;                  /* floats at tmp */
     dnnl_format_tag_t tag;              /* activation layout (blocked nChw16c, or nhwc) */
+    dnnl_alg_kind_t conv_alg;           /* direct, or auto (lets oneDNN use Winograd) */
     size_t inbuf_floats;                /* floats at inbuf */
     float *scratch;                     /* shared scratchpad */
     size_t scratch_bytes;               /* bytes at scratch */
@@ -84,7 +85,8 @@ typedef struct {
 static int tensor_md(dctx *c, int t, int n, dnnl_memory_desc_t *md) {
     const bn_tensor *x = &c->g->tensors[t];
     dnnl_dims_t d = {n, x->c, x->h, x->w};
-    dnnl_format_tag_t tag = t == c->g->input ? dnnl_nhwc : t == c->g->output ? dnnl_nchw : c->tag;
+    /* The (n, 2048, 1, 1) output is laid out as plain (n, 2048) in either tag. */
+    dnnl_format_tag_t tag = t == c->g->input ? dnnl_nhwc : c->tag;
     DN(dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, tag));
     return 0;
 }
@@ -158,10 +160,10 @@ static int build_layer(dctx *c, dnet *net, int i, int pass) {
         dnnl_post_ops_destroy(po);
         dnnl_convolution_desc_t cd;
         const dnnl_memory_desc_t *wsel = (net != c->nets[0] && c->wei[l->conv]) ? &c->wei_md[l->conv] : &wany;
-        DN(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
+        DN(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, c->conv_alg,
                                               first ? &src_any : &src_md, wsel, &bmd, &dst_md, strides, pad, pad));
         if (dnnl_primitive_desc_create(&pd, &cd, attr, c->eng, NULL) != dnnl_success && wsel != &wany) {
-            DN(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
+            DN(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, c->conv_alg,
                                                   first ? &src_any : &src_md, &wany, &bmd, &dst_md, strides, pad, pad));
             DN(dnnl_primitive_desc_create(&pd, &cd, attr, c->eng, NULL));
         } else if (!pd) {
@@ -301,6 +303,8 @@ void *bn_dnnl_create(const bn_model *m, int max_batch, int threads, size_t *byte
     c->max_batch = max_batch;
     const char *lay = getenv("BNECK_DNNL_LAYOUT");
     c->tag = (lay && !strcmp(lay, "nhwc")) ? dnnl_nhwc : dnnl_nChw16c;
+    const char *alg = getenv("BNECK_DNNL_ALG");
+    c->conv_alg = (alg && !strcmp(alg, "auto")) ? dnnl_convolution_auto : (alg && !strcmp(alg, "winograd")) ? dnnl_convolution_winograd : dnnl_convolution_direct;
     omp_set_num_threads(threads);
     if (dnnl_engine_create(&c->eng, dnnl_cpu, 0) != dnnl_success ||
         dnnl_stream_create(&c->stream, c->eng, dnnl_stream_default_flags) != dnnl_success) {

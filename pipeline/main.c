@@ -19,6 +19,7 @@ static const struct {
     {"mkcorpus", bn_cmd_mkcorpus, "write a synthetic labelled JPEG/PNG corpus for demos and tests"},
     {"mkweights", bn_cmd_mkweights, "write a random Inception v3 weights file (Keras layout) for demos and tests"},
     {"features", bn_cmd_features, "print or save the 2048-wide bottleneck of some images"},
+    {"benchmark", bn_cmd_benchmark, "measure the engine: images/s, GFLOP/s, memory"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

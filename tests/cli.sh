@@ -16,7 +16,7 @@ expect_usage() {  # args...: must exit 2 with a message on stderr
 
 run --help
 [ "$rc" = 0 ] || fail "--help exited $rc"
-for c in corpus mkcorpus; do grep -q "^  $c " "$tmp/out" || fail "--help does not list $c"; done
+for c in corpus mkcorpus mkweights features benchmark; do grep -q "^  $c " "$tmp/out" || fail "--help does not list $c"; done
 run --version; [ "$rc" = 0 ] && grep -q '^bneck [0-9]' "$tmp/out" || fail "--version"
 run --build-info
 [ "$rc" = 0 ] || fail "--build-info exited $rc"
@@ -32,6 +32,27 @@ grep -q -- '--validation-percentage PCT.*(default: 10)' "$tmp/out" || fail "corp
 run mkcorpus --help
 [ "$rc" = 0 ] || fail "mkcorpus --help exited $rc"
 grep -q -- '--per-class' "$tmp/out" && grep -q 'default' "$tmp/out" || fail "mkcorpus --help"
+
+for c in mkweights features benchmark; do
+    run $c --help
+    [ "$rc" = 0 ] || fail "$c --help exited $rc"
+    grep -q -- '--verbose' "$tmp/out" || fail "$c --help lacks --verbose"
+done
+run features --help
+for o in --weights --backend --batch --threads --preprocess --out --dump-input; do
+    grep -q -- "$o" "$tmp/out" || fail "features --help lacks $o"
+done
+grep -q -- '--batch N.*(default: 8)' "$tmp/out" || fail "features --help shows no default batch"
+expect_usage features x.jpg
+grep -q -- "--weights FILE is required" "$tmp/err" || fail "features without weights"
+expect_usage features --weights w.h5
+expect_usage features --weights w.h5 --batch 0 x.jpg
+expect_usage features --weights w.h5 --backend tpu x.jpg
+expect_usage features --weights w.h5 --out x.csv x.jpg
+expect_usage mkweights
+expect_usage mkweights a.h5 b.h5
+expect_usage mkweights a.h5 --seed -1
+expect_usage benchmark --weights w.h5 --seconds abc
 
 expect_usage
 expect_usage nosuchcommand

@@ -1,0 +1,95 @@
+/* benchmark.c: "bneck benchmark" - engine throughput on synthetic input:
+ * images/s, GFLOP/s and peak memory for one backend, batch size and thread
+ * count. What bench/engine.sh and solution architects compare. */
+#include "io/image.h"
+#include "io/weights.h"
+#include "net/engine.h"
+#include "pipeline/cli.h"
+#include "pipeline/commands.h"
+#include "pipeline/log.h"
+#include "pipeline/sysinfo.h"
+#include "stages/synth.h"
+
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int bn_cmd_benchmark(int argc, char **argv) {
+    const char *weights = NULL, *backend_s = "cpu";
+    long long batch = 16, threads = 0;
+    double seconds = 5.0;
+    int verbose = 0, quiet = 0;
+    char choices[64];
+    snprintf(choices, sizeof choices, "%s", bn_backend_choices());
+    const bn_opt opts[] = {
+        {"weights", 'w', BN_OPT_STRING, &weights, "FILE", NULL, 0, 0, NULL, "Keras Inception v3 weights (.h5); required"},
+        {"backend", 'b', BN_OPT_CHOICE, &backend_s, NULL, "cpu", 0, 0, choices, "engine to measure"},
+        {"batch", 0, BN_OPT_INT, &batch, "N", "16", 1, 4096, NULL, "images per forward pass"},
+        {"threads", 't', BN_OPT_INT, &threads, "N", "cores / ranks per node", 0, 4096, NULL, "threads (0 = default)"},
+        {"seconds", 0, BN_OPT_DOUBLE, &seconds, "S", "5", 0, 3600, NULL, "measure for about this long, after one warm-up pass"},
+        BN_OPTS_VERBOSITY(&verbose, &quiet),
+        {0},
+    };
+    const bn_cmd_spec spec = {
+        "benchmark", "Measure the engine: images/s, GFLOP/s and peak memory on synthetic photo-like input.",
+        "bneck benchmark --weights W.h5 [options]", NULL, opts};
+    const char *pos[1];
+    int npos = 0;
+    int rc = bn_cli_parse(&spec, argc, argv, pos, 0, &npos);
+    if (rc < 0) return 0;
+    if (rc) return rc;
+    if (!weights) return bn_cli_usage(&spec, "--weights FILE is required");
+    bn_cli_apply_verbosity(verbose, quiet);
+    bn_backend backend;
+    if (bn_backend_parse(backend_s, &backend)) return bn_cli_usage(&spec, "backend '%s' is not built in", backend_s);
+    int rank = 0;
+    mpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
+    if (rank != 0) return 0;
+    int nthreads = threads > 0 ? (int)threads : bn_default_threads();
+    bn_model model;
+    char err[1024];
+    if (bn_weights_load(weights, &model, err, sizeof err)) {
+        bn_error("bneck mkweights writes a test file", "%s", err);
+        return BN_EXIT_FAIL;
+    }
+    bn_engine *eng = bn_engine_create(&model, backend, (int)batch, nthreads, err, sizeof err);
+    if (!eng) {
+        bn_error(NULL, "cannot create the %s engine: %s", backend_s, err);
+        bn_model_free(&model);
+        return BN_EXIT_FAIL;
+    }
+    const size_t img_floats = (size_t)BN_INPUT_SIZE * BN_INPUT_SIZE * 3;
+    float *in = mallocCheck((size_t)batch * img_floats * sizeof(float));
+    float *out = mallocCheck((size_t)batch * BN_FEATURES * sizeof(float));
+    bn_rgb img = {500, 333, mallocCheck(500 * 333 * 3), 500 * 333 * 3};
+    for (int i = 0; i < batch; i++) {
+        bn_synth_image(i % 5, 5, 7 + (unsigned long long)i, 500, 333, img.rgb);
+        bn_resize_norm(&img, BN_INPUT_SIZE, BN_INPUT_SIZE, BN_NORM_KERAS, in + (size_t)i * img_floats);
+    }
+    double t0 = bn_now();
+    bn_engine_forward(eng, in, (int)batch, out); /* warm-up: JIT, page faults, caches */
+    double warm = bn_now() - t0;
+    long long images = 0;
+    t0 = bn_now();
+    double t = 0;
+    do {
+        bn_engine_forward(eng, in, (int)batch, out);
+        images += batch;
+        t = bn_now() - t0;
+    } while (t < seconds);
+    double ips = images / t;
+    double gflops = ips * 2.0 * (double)bn_inception_v3()->macs / 1e9;
+    printf("benchmark: backend %s, batch %lld, threads %d, %lld images in %.2f s (warm-up %.2f s)\n",
+           bn_backend_name(backend), batch, nthreads, images, t, warm);
+    printf("images/s: %.2f\n", ips);
+    printf("GFLOP/s: %.1f\n", gflops);
+    printf("engine MiB: %.1f\n", (double)bn_engine_bytes(eng) / 1048576.0);
+    printf("peak RSS MiB: %.0f\n", bn_peak_rss_mib());
+    bn_rgb_free(&img);
+    free(in);
+    free(out);
+    bn_engine_free(eng);
+    bn_model_free(&model);
+    return 0;
+}

@@ -1,0 +1,74 @@
+#!/bin/bash
+# engine.sh: the fast backends against the reference. On one random,
+# BN-calibrated model and 8 photo-like images, every backend at batch sizes
+# 1, 3 and 8 must match the ref backend (double accumulation) to a relative
+# L2 error <= 1e-4 per feature vector. Also checks the output formats of
+# `bneck features`.
+set -eu
+fail() { echo "FAIL: $*" >&2; exit 1; }
+PY=${PYTHON3:-/usr/bin/python3}
+"$PY" -c 'import numpy, h5py' 2>/dev/null || { echo "SKIP: numpy/h5py missing for $PY"; exit 77; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+
+"$BNECK" mkweights "$tmp/w.h5" --seed 3 -q
+"$BNECK" mkcorpus "$tmp/c" --classes 4 --per-class 2 --seed 9 -q
+mapfile -t imgs < <(find "$tmp/c" -name '*.jpg' | sort)
+[ "${#imgs[@]}" = 8 ] || fail "expected 8 images, got ${#imgs[@]}"
+
+"$BNECK" features --weights "$tmp/w.h5" --backend ref --batch 8 --out "$tmp/ref.npy" "${imgs[@]}"
+backends=$("$BNECK" features --help | sed -n 's/.*--backend \([a-z|]*\).*/\1/p' | tr '|' ' ')
+tested=0
+for b in $backends; do
+    case $b in ref|cpu) continue ;; esac  # cpu is an alias of dnnl or gemm
+    for n in 1 3 8; do
+        "$BNECK" features --weights "$tmp/w.h5" --backend "$b" --batch "$n" --threads 2 --out "$tmp/$b-$n.npy" "${imgs[@]}"
+        "$PY" - "$tmp/ref.npy" "$tmp/$b-$n.npy" "$b batch $n" <<'PY' || fail "$b at batch $n differs from ref"
+import sys, numpy as np
+ref, got, what = np.load(sys.argv[1]).astype(np.float64), np.load(sys.argv[2]).astype(np.float64), sys.argv[3]
+assert ref.shape == got.shape == (8, 2048), (ref.shape, got.shape)
+assert np.isfinite(got).all(), "non-finite features"
+err = np.linalg.norm(got - ref, axis=1) / np.linalg.norm(ref, axis=1)
+print("%-14s max rel L2 %.2e  (per image: %s)" % (what, err.max(), " ".join("%.1e" % e for e in err)))
+# The features must carry information: images differ from each other.
+spread = np.linalg.norm(ref - ref.mean(0), axis=1).mean() / np.linalg.norm(ref, axis=1).mean()
+assert spread > 0.05, "features barely vary between images (%.3f)" % spread
+sys.exit(0 if err.max() <= 1e-4 else 1)
+PY
+        tested=$((tested + 1))
+    done
+done
+[ "$tested" -ge 3 ] || fail "only $tested backend/batch combinations tested"
+
+# Output formats: text (path, tab, 2048 values) and .h5 (features + paths).
+"$BNECK" features --weights "$tmp/w.h5" --batch 3 "${imgs[0]}" "${imgs[1]}" > "$tmp/out.txt"
+[ "$(wc -l < "$tmp/out.txt")" = 2 ] || fail "text output line count"
+[ "$(head -n1 "$tmp/out.txt" | cut -f1)" = "${imgs[0]}" ] || fail "text output path"
+[ "$(head -n1 "$tmp/out.txt" | cut -f2 | wc -w)" = 2048 ] || fail "text output width"
+"$BNECK" features --weights "$tmp/w.h5" --out "$tmp/f.h5" "${imgs[@]:0:3}"
+"$PY" - "$tmp/f.h5" "$tmp/ref.npy" "${imgs[2]}" <<'PY' || fail ".h5 output"
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "r") as f:
+    x = f["features"][()]
+    paths = [p.decode() if isinstance(p, bytes) else p for p in f["paths"][()]]
+    assert f.attrs["format"] in ("bneck-features", b"bneck-features")
+    assert len(f.attrs["weights_sha256"]) == 64
+ref = np.load(sys.argv[2])[:3]
+assert x.shape == (3, 2048) and paths[2] == sys.argv[3], (x.shape, paths)
+assert (np.linalg.norm(x - ref, axis=1) / np.linalg.norm(ref, axis=1)).max() <= 1e-4
+PY
+
+# A bad image among good ones: reported, NaN row, exit status 1, others intact.
+echo "not an image" > "$tmp/bad.jpg"
+set +e
+"$BNECK" features --weights "$tmp/w.h5" --out "$tmp/mixed.npy" "${imgs[0]}" "$tmp/bad.jpg" "${imgs[1]}" 2> "$tmp/err"
+rc=$?
+set -e
+[ "$rc" = 1 ] || fail "a bad image must give exit status 1, got $rc"
+grep -q "bad.jpg: not-an-image" "$tmp/err" || fail "bad image not named: $(cat "$tmp/err")"
+"$PY" - "$tmp/mixed.npy" "$tmp/ref.npy" <<'PY' || fail "rows around a bad image"
+import sys, numpy as np
+x, ref = np.load(sys.argv[1]), np.load(sys.argv[2])
+assert np.isnan(x[1]).all() and np.isfinite(x[[0, 2]]).all()
+assert (np.linalg.norm(x[[0, 2]] - ref[:2], axis=1) / np.linalg.norm(ref[:2], axis=1)).max() <= 1e-4
+PY
+echo "engine: all checks passed"
