@@ -8,24 +8,27 @@
 #       torch.set_num_threads(2), channels_last model and input, the same random
 #       (mkweights) weights, at the same batch sizes, after 1-2 warm-up passes;
 #   (c) OpenBLAS SGEMM 2048^3 GFLOP/s (a small C program compiled here, 2
-#       threads; numpy float32 matmul if it cannot be built), the peak the
-#       engines are compared to, at 5.71 G multiply-adds = 11.42 GFLOP per image;
+#       threads; numpy float32 matmul if it cannot be built), once per round,
+#       the peak the engines are compared to, at 5.71 G multiply-adds = 11.42
+#       GFLOP per image. OpenBLAS picks its kernels itself (or from
+#       OPENBLAS_CORETYPE, left as the environment has it); the report names
+#       them. If they are not AVX-512 ones, oneDNN can beat the "peak";
 #   (d) peak RSS of both (bneck prints its own; the peer uses getrusage, one
 #       process per measurement, so each includes torch itself).
 # bneck and the peer alternate setting by setting, ROUNDS times over; each
 # figure is the best of its rounds (these machines are shared and noisy).
-# Throughput is images over a timed window of about SECONDS, for both.
+# Throughput is images over a timed window of about SECONDS_PER, for both.
 #
 # Usage: bench/engine.sh
 # Environment: BNECK (binary, default ./bneck), BENCH_DIR (default bench/out),
-#   ROUNDS (default 2), SECONDS_PER (seconds per measurement, default 6),
+#   ROUNDS (default 3), SECONDS_PER (seconds per measurement, default 5),
 #   BATCHES (default "1 4 8 16 32"), THREADS (default 2), PYTHON3 (default /usr/bin/python3).
 set -euo pipefail
 export LC_ALL=C
 bneck=${BNECK:-./bneck}
 out=${BENCH_DIR:-bench/out}
-rounds=${ROUNDS:-2}
-secs=${SECONDS_PER:-6}
+rounds=${ROUNDS:-3}
+secs=${SECONDS_PER:-5}
 batches=${BATCHES:-"1 4 8 16 32"}
 threads=${THREADS:-2}
 py=${PYTHON3:-/usr/bin/python3}
@@ -42,12 +45,14 @@ weights="$out/engine-weights.h5"
 
 # ------------------------------------------------------------------ SGEMM peak
 cat > "$out/sgemm.c" <<'EOF'
-/* SGEMM 2048^3 GFLOP/s, best of 10 after a warm-up, with argv[1] OpenBLAS threads. */
+/* SGEMM 2048^3 GFLOP/s, best of 10 after a warm-up, with argv[1] OpenBLAS threads.
+   Prints the GFLOP/s, then OpenBLAS' kernel name on stderr. */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 void openblas_set_num_threads(int);
+char *openblas_get_corename(void);
 static double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -68,22 +73,31 @@ int main(int argc, char **argv) {
         if (r > 0 && t < best) best = t;
     }
     printf("%.1f\n", 2.0 * n * n * n / best / 1e9);
+    fprintf(stderr, "%s\n", openblas_get_corename());
     return 0;
 }
 EOF
 sgemm_peak() {
     if [ -x "$out/sgemm" ]; then
-        "$out/sgemm" "$threads"
+        "$out/sgemm" "$threads" 2> "$out/sgemm.core"
     else
+        rm -f "$out/sgemm.core"
         OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads "$py" -c '
 import time, numpy as np
-n = 2048; a = np.random.rand(n, n).astype(np.float32); b = np.random.rand(n, n).astype(np.float32)
-a @ b; best = min((lambda t: (a @ b, time.perf_counter() - t)[1])(time.perf_counter()) for _ in range(10))
+n = 2048
+a = np.random.rand(n, n).astype(np.float32)
+b = np.random.rand(n, n).astype(np.float32)
+a @ b
+best = 1e30
+for _ in range(10):
+    t = time.perf_counter()
+    a @ b
+    best = min(best, time.perf_counter() - t)
 print("%.1f" % (2 * n ** 3 / best / 1e9))'
     fi
 }
 if cc -O2 -o "$out/sgemm" "$out/sgemm.c" -lopenblas 2> "$out/sgemm.log"; then
-    sgemm_how="OpenBLAS cblas_sgemm (C, openblas_set_num_threads($threads))"
+    sgemm_how="OpenBLAS cblas_sgemm from C, openblas_set_num_threads($threads)"
 else
     rm -f "$out/sgemm"
     sgemm_how="numpy float32 matmul (C build failed: see $out/sgemm.log)"
@@ -126,13 +140,14 @@ EOF
 # bneck BACKEND BATCH -> "images/s rss"
 run_bneck() {
     "$bneck" benchmark --weights "$weights" --backend "$1" --batch "$2" --threads "$threads" \
-        --seconds "$secs" > "$out/bneck.log" 2>&1 || { cat "$out/bneck.log" >&2; return 1; }
+        --seconds "$secs" > "$out/bneck.log" 2>&1 ||
+        { cat "$out/bneck.log" >&2; echo "engine.sh: $bneck benchmark --backend $1 --batch $2 failed" >&2; return 1; }
     awk '/^images\/s:/ { ips = $2 } /^peak RSS MiB:/ { rss = $4 } END { print ips + 0, rss + 0 }' "$out/bneck.log"
 }
 # peer BATCH -> "images/s rss"
 run_peer() {
     OMP_NUM_THREADS=$threads "$py" "$out/peer.py" "$1" "$secs" "$threads" "$weights" "$here/../tests" \
-        > "$out/peer.log" 2>&1 || { cat "$out/peer.log" >&2; return 1; }
+        > "$out/peer.log" 2>&1 || { cat "$out/peer.log" >&2; echo "engine.sh: the pytorch peer failed at batch $1" >&2; return 1; }
     awk '/^images\/s/ { print $2 + 0, $6 + 0 }' "$out/peer.log"
 }
 max() { awk -v a="$1" -v b="$2" 'BEGIN { print (b > a) ? b : a }'; }
@@ -153,8 +168,9 @@ busy0=$(machine_busy); children_cpu; kids0=$kids; wall0=$(date +%s.%N)
 
 # ------------------------------------------------------------------ measure
 declare -A bn_ips bn_rss pt_ips pt_rss
-sg1=$(sgemm_peak)
+sgemm=0; sgs=""
 for r in $(seq "$rounds"); do
+    sg=$(sgemm_peak); sgs="$sgs $sg"; sgemm=$(max "$sgemm" "$sg")
     for b in $batches; do
         res=$(run_bneck cpu "$b"); read -r ips rss <<< "$res"
         bn_ips[$b]=$(max "${bn_ips[$b]:-0}" "$ips"); bn_rss[$b]=$(max "${bn_rss[$b]:-0}" "$rss")
@@ -163,8 +179,6 @@ for r in $(seq "$rounds"); do
         echo "  round $r batch $b: bneck ${bn_ips[$b]} images/s, pytorch ${pt_ips[$b]} images/s (best so far)" >&2
     done
 done
-sg2=$(sgemm_peak)
-sgemm=$(max "$sg1" "$sg2")
 
 best_of() {  # name of the associative array -> "batch images/s"
     local -n arr=$1
@@ -172,6 +186,8 @@ best_of() {  # name of the associative array -> "batch images/s"
 }
 read -r bn_b bn_best < <(best_of bn_ips)
 read -r pt_b pt_best < <(best_of pt_ips)
+awk -v x="$bn_best" -v y="$pt_best" 'BEGIN { exit !(x > 0 && y > 0) }' ||
+    { echo "engine.sh: no throughput measured (bneck $bn_best, pytorch $pt_best); see $out/*.log" >&2; exit 1; }
 gemm_ips=0
 for r in $(seq "$rounds"); do
     res=$(run_bneck gemm "$bn_b"); read -r ips rss <<< "$res"
@@ -187,7 +203,8 @@ other=$(awk -v b0="$busy0" -v b1="$(machine_busy)" -v k0="$kids0" -v k1="$kids" 
 echo "other processes used ${other}% of the machine's CPU time during the run" \
     "(load average now $(cut -d' ' -f1-3 /proc/loadavg))"
 [ "$other" -le 10 ] || echo "WARNING: the machine was busy with other work; these numbers are unreliable"
-echo "SGEMM 2048^3 peak: $sgemm GFLOP/s (best of $sg1, $sg2; $sgemm_how)"
+[ ! -s "$out/sgemm.core" ] || sgemm_how="$sgemm_how, $(cat "$out/sgemm.core") kernels"
+echo "SGEMM 2048^3 peak: $sgemm GFLOP/s (best of$sgs; $sgemm_how)"
 echo
 printf '%-6s | %12s %9s %9s %8s | %12s %9s %9s %8s\n' batch "bneck img/s" GFLOP/s "%SGEMM" "RSS MiB" \
     "torch img/s" GFLOP/s "%SGEMM" "RSS MiB"

@@ -23,6 +23,8 @@ export LC_ALL=C
 : "${BNECK:?set BNECK to the absolute path of the bneck binary}"
 PY=${PYTHON3:-/usr/bin/python3}
 HERE=$(cd "$(dirname "$0")" && pwd)
+[ -f "$HERE/torch_ref.py" ] || HERE=${SRCDIR:-.}/tests
+[ -f "$HERE/torch_ref.py" ] || { echo "FAIL: cannot find torch_ref.py beside $0 or in \$SRCDIR/tests"; exit 1; }
 [ -x "$PY" ] || { echo "SKIP: no python3 at $PY"; exit 77; }
 "$PY" -c 'import numpy, h5py, torch, torchvision' 2> /dev/null ||
     { echo "SKIP: $PY cannot import numpy, h5py, torch and torchvision"; exit 77; }

@@ -1,0 +1,78 @@
+/* store.h: the shared HDF5 feature file that extract fills (docs/format.md).
+ *
+ * One file for all ranks, through parallel HDF5 (MPI-IO). Everything that
+ * changes metadata (create, open, attributes, the timing table, close) is
+ * collective and made with the same arguments on every rank; rows are then
+ * written independently into datasets allocated up front, so ranks never wait
+ * for each other while they work. Every collective step first agrees on
+ * errors (an allreduce of a status), so a failure on one rank never leaves
+ * the others hanging.
+ */
+#ifndef BN_STORE_H
+#define BN_STORE_H
+
+#include "io/corpus.h"
+
+#include <mpi.h>
+#include <stddef.h>
+
+#define BN_STORE_FORMAT "bneck-features" /* root attribute "format" */
+#define BN_STORE_VERSION 1               /* root attribute "version" */
+#define BN_REASON_LEN 160                /* bytes per error reason, NUL-padded */
+
+/* Per-image state in the "status" dataset. */
+enum { BN_ROW_PENDING = 0, BN_ROW_DONE = 1, BN_ROW_FAILED = 2 };
+
+/* What a file must match to be resumed (else it is refused, not mixed). */
+typedef struct {
+    char weights_sha256[65]; /* of the weights file */
+    char preprocess[16];     /* "keras" or "tf2015" */
+    char dct[16];            /* "accurate" or "fast" */
+} bn_store_identity;
+
+/* One rank's timing of one run, a row of the timing table. */
+typedef struct {
+    int rank;              /* MPI rank */
+    long long done;        /* images whose features were written */
+    long long failed;      /* images that could not be decoded */
+    double read_s;         /* reading files */
+    double decode_s;       /* decoding and resizing */
+    double forward_s;      /* the network */
+    double write_s;        /* writing rows */
+    double idle_s;         /* waiting: for work, for decoded images, at the end */
+    double wall_s;         /* from start to the end of this rank's work */
+    double images_per_s;   /* (done + failed) / wall_s */
+} bn_rank_timing;
+
+typedef struct bn_store bn_store;
+
+/* Collective over comm. Create path for corpus c, or, when it exists, open
+ * it to resume: the identity and the corpus (paths, labels, splits) must
+ * match, or the call fails with a reason. settings is a JSON object text
+ * describing the run, stored as an attribute (replaced on resume).
+ * *resumed says which happened. On failure every rank gets NULL and a reason
+ * in err (the same decision on all ranks). */
+bn_store *bn_store_open(const char *path, MPI_Comm comm, const bn_corpus *c, const bn_store_identity *id,
+                        const char *settings, int *resumed, char *err, size_t errlen);
+
+/* (n,) status of every image, BN_ROW_*, as read at open and updated by this
+ * rank's writes. */
+const unsigned char *bn_store_status(const bn_store *s);
+
+/* Independent. Write the results of cnt images, given by corpus index idx[]:
+ * status[k] BN_ROW_DONE with feat row k (cnt, 2048), or BN_ROW_FAILED with
+ * code[k] (a bn_img_status) and reason[k]. Features are written before the
+ * statuses, so a kill at any moment never marks a row done without its
+ * features. Returns 0, or -1 with a reason in err. */
+int bn_store_write(bn_store *s, const long long *idx, int cnt, const float *feat, const unsigned char *status,
+                   const unsigned char *code, const char *const *reason, char *err, size_t errlen);
+
+/* Collective. Add this run's timing table (one row per rank; each rank passes
+ * its own row), record whether every image now has a result (complete),
+ * flush and close. Returns 0, or -1 with a reason (same on every rank). */
+int bn_store_close(bn_store *s, const bn_rank_timing *mine, int complete, char *err, size_t errlen);
+
+/* Close without writing anything more (after an error agreed on by all). Collective. */
+void bn_store_abort(bn_store *s);
+
+#endif
