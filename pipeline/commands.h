@@ -10,5 +10,6 @@ int bn_cmd_mkcorpus(int argc, char **argv); /* stages/mkcorpus.c */
 int bn_cmd_mkweights(int argc, char **argv); /* stages/mkweights.c */
 int bn_cmd_features(int argc, char **argv); /* stages/features.c */
 int bn_cmd_benchmark(int argc, char **argv); /* stages/benchmark.c */
+int bn_cmd_extract(int argc, char **argv); /* stages/extract.c */
 
 #endif

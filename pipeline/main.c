@@ -15,6 +15,7 @@ static const struct {
     int (*run)(int argc, char **argv);/* entry point */
     const char *summary;              /* for "bneck --help" */
 } commands[] = {
+    {"extract", bn_cmd_extract, "the main job: features of a whole corpus into one shared HDF5 file, across MPI ranks"},
     {"corpus", bn_cmd_corpus, "scan a corpus: classes, counts, split sizes, rejected files; --decode checks every image"},
     {"mkcorpus", bn_cmd_mkcorpus, "write a synthetic labelled JPEG/PNG corpus for demos and tests"},
     {"mkweights", bn_cmd_mkweights, "write a random Inception v3 weights file (Keras layout) for demos and tests"},

@@ -1,0 +1,1211 @@
+/* store.c: the shared HDF5 feature file (see store.h, docs/format.md).
+ *
+ * Rules this file follows (DESIGN.md section 4):
+ *  - every call that touches metadata (create, open, attributes, flush,
+ *    close) is made by every rank, in the same order, with the same
+ *    arguments;
+ *  - before each collective step the ranks agree on errors (agree()), so a
+ *    failure on one rank never leaves the others waiting; the first failing
+ *    rank's message is broadcast, so every rank reports the real reason;
+ *  - datasets are contiguous, unfiltered and allocated at creation, so rows
+ *    can then be written independently without touching metadata, and a
+ *    SIGKILL after the creation flush leaves a valid file.
+ * HDF5's automatic error printing is switched off inside every entry point
+ * (and restored on the way out); failures become one-line messages, with the
+ * innermost HDF5 error appended where it helps.
+ */
+#include "config.h"
+
+#include "io/store.h"
+
+#include "io/image.h"
+#include "pipeline/log.h"
+
+#include <errno.h>
+#include <hdf5.h>
+#include <limits.h>
+#include <nettle/sha2.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FEAT_DIM 2048 /* floats per features row */
+#define MSG_LEN 1024  /* bytes of an error message, as broadcast between ranks */
+
+struct bn_store {
+    MPI_Comm comm;     /* duplicate of the caller's communicator (agreements) */
+    int rank;          /* this rank in comm */
+    int size;          /* ranks in comm */
+    char *path;        /* file name, for messages (owned) */
+    size_t n;          /* images (rows) */
+    hid_t file;        /* the open file, or -1 */
+    hid_t d_features;  /* "features" (n, 2048) float32, or -1 */
+    hid_t d_status;    /* "status" (n,) uint8, or -1 */
+    hid_t d_code;      /* "error_code" (n,) uint8, or -1 */
+    hid_t d_reason;    /* "error_reason" (n,) string BN_REASON_LEN, or -1 */
+    hid_t g_timing;    /* group "timing", or -1 */
+    hid_t t_reason;    /* fixed-length string type of error_reason, or -1 */
+    hid_t dxpl;        /* independent MPI-IO transfer property list, or -1 */
+    int runs;          /* root attribute "runs" as read at open */
+    unsigned char *st; /* (n,) BN_ROW_* of every image (owned) */
+};
+
+/* ------------------------------------------------------------ messages */
+
+/* Format into msg (MSG_LEN) unless it already holds a message: the first
+ * failure is the one worth reporting. */
+static void set_msg(char *msg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_msg(char *msg, const char *fmt, ...) {
+    if (msg[0]) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, MSG_LEN, fmt, ap);
+    va_end(ap);
+}
+
+/* H5Ewalk2 callback: keep the description of the innermost error that has one. */
+static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
+    (void)n;
+    char *out = data;
+    if (e->desc && e->desc[0]) snprintf(out, 256, "%s", e->desc);
+    return 0;
+}
+
+/* Like set_msg, then append the innermost message of HDF5's error stack (the
+ * one left by the call that just failed), when there is one. */
+static void set_h5msg(char *msg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_h5msg(char *msg, const char *fmt, ...) {
+    if (msg[0]) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, MSG_LEN, fmt, ap);
+    va_end(ap);
+    char detail[256] = "";
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_cb, detail);
+    if (detail[0]) {
+        size_t len = strlen(msg);
+        snprintf(msg + len, MSG_LEN - len, " [HDF5: %s]", detail);
+    }
+}
+
+/* Copy msg into the caller's err buffer (which may be NULL or 0 bytes),
+ * starting it with "path: " unless it already names the file. */
+static void put_err(char *err, size_t errlen, const char *path, const char *msg) {
+    if (!err || !errlen) return;
+    size_t pl = path ? strlen(path) : 0;
+    if (pl && strncmp(msg, path, pl) != 0)
+        snprintf(err, errlen, "%s: %s", path, msg);
+    else
+        snprintf(err, errlen, "%s", msg);
+}
+
+/* Collective over comm. Agree on whether every rank succeeded (ok != 0).
+ * Returns 0 when all did; else -1 on every rank, with msg (MSG_LEN) replaced
+ * by the message of the lowest failing rank (a generic one if it had none). */
+static int agree(MPI_Comm comm, int ok, char *msg) {
+    int rank = 0;
+    mpiCheck(MPI_Comm_rank(comm, &rank));
+    int mine = ok ? INT_MAX : rank, first = INT_MAX;
+    mpiCheck(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm));
+    if (first == INT_MAX) return 0;
+    char buf[MSG_LEN];
+    if (rank == first) {
+        if (msg[0])
+            snprintf(buf, sizeof buf, "%s", msg);
+        else
+            snprintf(buf, sizeof buf, "rank %d failed without a reason", rank);
+    }
+    mpiCheck(MPI_Bcast(buf, MSG_LEN, MPI_CHAR, first, comm));
+    buf[MSG_LEN - 1] = 0;
+    memcpy(msg, buf, MSG_LEN);
+    return -1;
+}
+
+/* Saved HDF5 automatic error printing, restored on the way out of an entry point. */
+typedef struct {
+    H5E_auto2_t func; /* previous handler */
+    void *data;       /* its client data */
+} h5_quiet;
+
+/* Save HDF5's automatic error printing into q and switch it off. */
+static void quiet_on(h5_quiet *q) {
+    q->func = NULL;
+    q->data = NULL;
+    H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+/* Restore what quiet_on saved. */
+static void quiet_off(const h5_quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->func, q->data); }
+
+/* ------------------------------------------------------------ small helpers */
+
+/* Close an HDF5 identifier of any kind if it is open, and mark it closed. */
+static void h5_close(hid_t *id) {
+    if (*id < 0) return;
+    switch (H5Iget_type(*id)) {
+    case H5I_FILE: H5Fclose(*id); break;
+    case H5I_GROUP: H5Gclose(*id); break;
+    case H5I_DATASET: H5Dclose(*id); break;
+    case H5I_DATASPACE: H5Sclose(*id); break;
+    case H5I_DATATYPE: H5Tclose(*id); break;
+    case H5I_ATTR: H5Aclose(*id); break;
+    case H5I_GENPROP_LST: H5Pclose(*id); break;
+    default: break;
+    }
+    *id = -1;
+}
+
+/* A fixed-length UTF-8 C string type of len bytes (at least 1) with the given padding. */
+static hid_t str_type(size_t len, H5T_str_t pad) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t < 0) return -1;
+    if (H5Tset_size(t, len ? len : 1) < 0 || H5Tset_strpad(t, pad) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0) {
+        H5Tclose(t);
+        return -1;
+    }
+    return t;
+}
+
+/* Create scalar attribute name on loc holding value (a NUL-terminated fixed
+ * string of strlen+1 bytes). Returns 0 or -1 with msg set. */
+static int attr_put_str(hid_t loc, const char *name, const char *value, char *msg) {
+    int rc = -1;
+    hid_t sp = -1, t = -1, a = -1;
+    if ((sp = H5Screate(H5S_SCALAR)) < 0 || (t = str_type(strlen(value) + 1, H5T_STR_NULLTERM)) < 0 ||
+        (a = H5Acreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT)) < 0 || H5Awrite(a, t, value) < 0) {
+        set_h5msg(msg, "cannot write attribute '%s'", name);
+        goto done;
+    }
+    rc = 0;
+done:
+    h5_close(&a);
+    h5_close(&t);
+    h5_close(&sp);
+    return rc;
+}
+
+/* Create (create != 0) or overwrite scalar integer attribute name on loc,
+ * stored as file type ftype. Returns 0 or -1 with msg set. */
+static int attr_put_int(hid_t loc, const char *name, hid_t ftype, long long value, int create, char *msg) {
+    int rc = -1;
+    hid_t sp = -1, a = -1;
+    if (create) {
+        if ((sp = H5Screate(H5S_SCALAR)) < 0 || (a = H5Acreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT)) < 0) {
+            set_h5msg(msg, "cannot create attribute '%s'", name);
+            goto done;
+        }
+    } else if ((a = H5Aopen(loc, name, H5P_DEFAULT)) < 0) {
+        set_h5msg(msg, "cannot open attribute '%s'", name);
+        goto done;
+    }
+    if (H5Awrite(a, H5T_NATIVE_LLONG, &value) < 0) {
+        set_h5msg(msg, "cannot write attribute '%s'", name);
+        goto done;
+    }
+    rc = 0;
+done:
+    h5_close(&a);
+    h5_close(&sp);
+    return rc;
+}
+
+/* Read string attribute name of loc (fixed-length or variable-length, as
+ * other tools may write it) into a new string *out. Returns 0; 1 when the
+ * attribute is missing or not a scalar string (no message); -1 on an HDF5
+ * failure with msg set. */
+static int attr_get_str(hid_t loc, const char *name, char **out, char *msg) {
+    int rc = -1;
+    hid_t a = -1, ft = -1, mt = -1, sp = -1;
+    *out = NULL;
+    htri_t ex = H5Aexists(loc, name);
+    if (ex < 0) {
+        set_h5msg(msg, "cannot look for attribute '%s'", name);
+        return -1;
+    }
+    if (ex == 0) return 1;
+    if ((a = H5Aopen(loc, name, H5P_DEFAULT)) < 0 || (ft = H5Aget_type(a)) < 0 || (sp = H5Aget_space(a)) < 0) {
+        set_h5msg(msg, "cannot open attribute '%s'", name);
+        goto done;
+    }
+    if (H5Tget_class(ft) != H5T_STRING || H5Sget_simple_extent_npoints(sp) != 1) {
+        rc = 1;
+        goto done;
+    }
+    /* Read in the file's own string type: HDF5 does not convert between
+     * character sets. */
+    htri_t vl = H5Tis_variable_str(ft);
+    if (vl < 0 || (mt = H5Tcopy(ft)) < 0) {
+        set_h5msg(msg, "cannot read attribute '%s'", name);
+        goto done;
+    }
+    if (vl) {
+        char *s = NULL;
+        if (H5Aread(a, mt, &s) < 0) {
+            set_h5msg(msg, "cannot read attribute '%s'", name);
+            goto done;
+        }
+        *out = strdupCheck(s ? s : "");
+        H5free_memory(s);
+    } else {
+        size_t len = H5Tget_size(ft);
+        char *s = callocCheck(len + 1, 1);
+        if (len == 0 || H5Aread(a, mt, s) < 0) {
+            free(s);
+            set_h5msg(msg, "cannot read attribute '%s'", name);
+            goto done;
+        }
+        *out = s;
+    }
+    rc = 0;
+done:
+    h5_close(&mt);
+    h5_close(&sp);
+    h5_close(&ft);
+    h5_close(&a);
+    return rc;
+}
+
+/* Read scalar integer attribute name of loc into *v. Returns 0; 1 when it is
+ * missing or not a scalar integer (no message); -1 on failure with msg set. */
+static int attr_get_int(hid_t loc, const char *name, long long *v, char *msg) {
+    int rc = -1;
+    hid_t a = -1, ft = -1, sp = -1;
+    htri_t ex = H5Aexists(loc, name);
+    if (ex < 0) {
+        set_h5msg(msg, "cannot look for attribute '%s'", name);
+        return -1;
+    }
+    if (ex == 0) return 1;
+    if ((a = H5Aopen(loc, name, H5P_DEFAULT)) < 0 || (ft = H5Aget_type(a)) < 0 || (sp = H5Aget_space(a)) < 0) {
+        set_h5msg(msg, "cannot open attribute '%s'", name);
+        goto done;
+    }
+    if (H5Tget_class(ft) != H5T_INTEGER || H5Sget_simple_extent_npoints(sp) != 1) {
+        rc = 1;
+        goto done;
+    }
+    if (H5Aread(a, H5T_NATIVE_LLONG, v) < 0) {
+        set_h5msg(msg, "cannot read attribute '%s'", name);
+        goto done;
+    }
+    rc = 0;
+done:
+    h5_close(&sp);
+    h5_close(&ft);
+    h5_close(&a);
+    return rc;
+}
+
+/* SHA-256 of the corpus as hex (65 bytes): for each item in order,
+ * key '\t' label name '\t' split digit '\n'. */
+static void corpus_sha256(const bn_corpus *c, char hex[65]) {
+    struct sha256_ctx ctx;
+    sha256_init(&ctx);
+    for (size_t i = 0; i < c->n; i++) {
+        const bn_item *it = &c->items[i];
+        const char *lab = c->labels[it->label];
+        char tail[4] = {'\t', (char)('0' + it->split), '\n', 0};
+        sha256_update(&ctx, strlen(it->key), (const uint8_t *)it->key);
+        sha256_update(&ctx, 1, (const uint8_t *)"\t");
+        sha256_update(&ctx, strlen(lab), (const uint8_t *)lab);
+        sha256_update(&ctx, 3, (const uint8_t *)tail);
+    }
+    uint8_t d[SHA256_DIGEST_SIZE];
+    sha256_digest(&ctx, sizeof d, d);
+    for (int i = 0; i < SHA256_DIGEST_SIZE; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
+}
+
+/* Check the corpus and identity on this rank. Returns 0 or -1 with msg set. */
+static int check_inputs(const char *path, const bn_corpus *c, const bn_store_identity *id, char *msg) {
+    if (!path || !path[0]) {
+        set_msg(msg, "no output file name");
+        return -1;
+    }
+    if (!c || !id) {
+        set_msg(msg, "%s: no corpus or identity given", path);
+        return -1;
+    }
+    if (c->n && !c->items) {
+        set_msg(msg, "%s: the corpus has %zu images but no items", path, c->n);
+        return -1;
+    }
+    if (c->nlabels < 0 || (c->nlabels && !c->labels)) {
+        set_msg(msg, "%s: the corpus has a bad class list", path);
+        return -1;
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        const bn_item *it = &c->items[i];
+        if (!it->path || !it->key || it->label < 0 || it->label >= c->nlabels || it->split < 0 || it->split > 2) {
+            set_msg(msg, "%s: corpus item %zu is malformed (path, key, label or split)", path, i);
+            return -1;
+        }
+    }
+    if (strnlen(id->weights_sha256, sizeof id->weights_sha256) == sizeof id->weights_sha256 ||
+        strnlen(id->preprocess, sizeof id->preprocess) == sizeof id->preprocess ||
+        strnlen(id->dct, sizeof id->dct) == sizeof id->dct) {
+        set_msg(msg, "%s: an identity string is not NUL-terminated", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Rank 0 only: what is at path. Returns 0 (nothing: create it), 1 (an HDF5
+ * file: resume it), or -1 with msg set (a folder, not HDF5, unreadable). */
+static int probe_path(const char *path, char *msg) {
+    struct stat sb;
+    if (stat(path, &sb) != 0) return 0; /* absent, or create will say why not */
+    if (S_ISDIR(sb.st_mode)) {
+        set_msg(msg, "%s: is a folder, not a bneck features file; give a file name with --out", path);
+        return -1;
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        set_msg(msg, "%s: exists but cannot be read (%s)", path, strerror(errno));
+        return -1;
+    }
+    /* The HDF5 signature sits at offset 0, or after a user block of 512,
+     * 1024, 2048, ... bytes. */
+    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    int found = 0;
+    for (long long off = 0; !found && off + 8 <= (long long)sb.st_size; off = off ? 2 * off : 512) {
+        unsigned char b[8];
+        if (fseeko(f, (off_t)off, SEEK_SET) != 0 || fread(b, 1, 8, f) != 8) break;
+        found = memcmp(b, sig, 8) == 0;
+    }
+    fclose(f);
+    if (!found) {
+        set_msg(msg, "%s: not a bneck features file (not even an HDF5 file%s); use another --out or delete it", path,
+                sb.st_size == 0 ? ": it is empty, perhaps left by a run killed while creating it" : "");
+        return -1;
+    }
+    return 1;
+}
+
+/* File access list: MPI-IO over comm, 1.8-compatible format (no SWMR
+ * superblock), semi-strict close. Returns the list or -1 with msg set. */
+static hid_t make_fapl(MPI_Comm comm, char *msg) {
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0 || H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL) < 0 ||
+        H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0) {
+        set_h5msg(msg, "cannot set up MPI-IO file access");
+        h5_close(&fapl);
+        return -1;
+    }
+    return fapl;
+}
+
+/* Release everything s holds, closing the file (collective when s->file is
+ * open) and freeing s. */
+static void store_free(bn_store *s) {
+    if (!s) return;
+    h5_close(&s->d_features);
+    h5_close(&s->d_status);
+    h5_close(&s->d_code);
+    h5_close(&s->d_reason);
+    h5_close(&s->g_timing);
+    h5_close(&s->t_reason);
+    h5_close(&s->dxpl);
+    h5_close(&s->file);
+    if (s->comm != MPI_COMM_NULL) mpiCheck(MPI_Comm_free(&s->comm));
+    free(s->path);
+    free(s->st);
+    free(s);
+}
+
+/* ------------------------------------------------------------ create */
+
+/* Create dataset name on loc: type, rank-d dims, contiguous, allocated at
+ * creation, no timestamps; filled with fill (of memory type fill_type) at
+ * allocation, or never filled when fill is NULL. Returns the dataset or -1
+ * with msg set. */
+static hid_t make_dset(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims, const void *fill,
+                       hid_t fill_type, char *msg) {
+    hid_t sp = -1, dcpl = -1, d = -1;
+    if ((sp = H5Screate_simple(rank, dims, NULL)) < 0 || (dcpl = H5Pcreate(H5P_DATASET_CREATE)) < 0 ||
+        H5Pset_layout(dcpl, H5D_CONTIGUOUS) < 0 || H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) < 0 ||
+        H5Pset_obj_track_times(dcpl, 0) < 0 ||
+        (fill ? (H5Pset_fill_value(dcpl, fill_type, fill) < 0 || H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC) < 0)
+              : H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) < 0)) {
+        set_h5msg(msg, "cannot set up dataset '%s'", name);
+        goto done;
+    }
+    if ((d = H5Dcreate2(loc, name, type, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT)) < 0)
+        set_h5msg(msg, "cannot create dataset '%s'", name);
+done:
+    h5_close(&dcpl);
+    h5_close(&sp);
+    return d;
+}
+
+/* Every rank calls this in the same order (opening and closing objects is
+ * kept identical across ranks): write rows [lo, lo+cnt) of the 1-D dataset
+ * name from buf of memory type mt, independently; cnt 0 writes nothing.
+ * Returns 0 or -1 with msg set. */
+static int write_range(bn_store *s, const char *name, hid_t mt, hsize_t lo, hsize_t cnt, const void *buf,
+                       char *msg) {
+    int rc = -1;
+    hid_t d = -1, fs = -1, ms = -1;
+    if ((d = H5Dopen2(s->file, name, H5P_DEFAULT)) < 0) {
+        set_h5msg(msg, "%s: cannot open dataset '%s'", s->path, name);
+        goto done;
+    }
+    if (cnt > 0 && ((fs = H5Dget_space(d)) < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, &lo, NULL, &cnt, NULL) < 0 ||
+                    (ms = H5Screate_simple(1, &cnt, NULL)) < 0 || H5Dwrite(d, mt, ms, fs, s->dxpl, buf) < 0)) {
+        set_h5msg(msg, "%s: cannot write dataset '%s'", s->path, name);
+        goto done;
+    }
+    rc = 0;
+done:
+    h5_close(&ms);
+    h5_close(&fs);
+    h5_close(&d);
+    return rc;
+}
+
+/* Collective. Make the file's datasets and attributes (s->file just
+ * created), write the per-image constants (each rank a share), and flush.
+ * Returns 0 or -1 with the agreed message in msg. */
+static int create_layout(bn_store *s, const bn_corpus *c, const bn_store_identity *id, const char *settings,
+                         const char *sha, char *msg) {
+    int rc = -1, ok = 1;
+    size_t n = c->n;
+    hid_t t_names = -1, gcpl = -1, t_u8 = H5T_STD_U8LE;
+    unsigned long long *off = NULL; /* (n+1,) byte offsets of paths */
+    unsigned char *bytes = NULL;    /* this rank's share of path_bytes */
+    int *lab = NULL;                /* this rank's share of label */
+    unsigned char *spl = NULL;      /* this rank's share of split */
+    char *names = NULL;             /* (nlabels, maxlen) label names, NUL-padded */
+
+    /* Root attributes. */
+    char created_by[64];
+    snprintf(created_by, sizeof created_by, "bneck %s", PACKAGE_VERSION);
+    if (attr_put_str(s->file, "format", BN_STORE_FORMAT, msg) < 0 ||
+        attr_put_int(s->file, "version", H5T_STD_I32LE, BN_STORE_VERSION, 1, msg) < 0 ||
+        attr_put_str(s->file, "weights_sha256", id->weights_sha256, msg) < 0 ||
+        attr_put_str(s->file, "preprocess", id->preprocess, msg) < 0 || attr_put_str(s->file, "dct", id->dct, msg) < 0 ||
+        attr_put_str(s->file, "corpus_sha256", sha, msg) < 0 ||
+        attr_put_int(s->file, "n_images", H5T_STD_I64LE, (long long)n, 1, msg) < 0 ||
+        attr_put_int(s->file, "n_classes", H5T_STD_I32LE, c->nlabels, 1, msg) < 0 ||
+        attr_put_str(s->file, "settings", settings, msg) < 0 ||
+        attr_put_int(s->file, "complete", H5T_STD_I32LE, 0, 1, msg) < 0 ||
+        attr_put_str(s->file, "created_by", created_by, msg) < 0 ||
+        attr_put_int(s->file, "runs", H5T_STD_I32LE, 0, 1, msg) < 0)
+        ok = 0;
+    if (agree(s->comm, ok, msg) < 0) goto done;
+
+    /* Datasets and the timing group, all allocated now. */
+    size_t maxlen = 1;
+    for (int k = 0; k < c->nlabels; k++)
+        if (strlen(c->labels[k]) > maxlen) maxlen = strlen(c->labels[k]);
+    off = mallocCheck((n + 1) * sizeof *off);
+    off[0] = 0;
+    for (size_t i = 0; i < n; i++) off[i + 1] = off[i] + strlen(c->items[i].path);
+    static const unsigned char zero8 = 0;
+    char zero_reason[BN_REASON_LEN] = {0};
+    hsize_t dn = n, dfeat[2] = {n, FEAT_DIM}, doff = n + 1, dbytes = off[n], dnames = (hsize_t)c->nlabels;
+    if ((s->t_reason = str_type(BN_REASON_LEN, H5T_STR_NULLPAD)) < 0 ||
+        (t_names = str_type(maxlen, H5T_STR_NULLPAD)) < 0 || (gcpl = H5Pcreate(H5P_GROUP_CREATE)) < 0 ||
+        H5Pset_obj_track_times(gcpl, 0) < 0) {
+        set_h5msg(msg, "%s: cannot set up types", s->path);
+        ok = 0;
+    }
+    if (ok && ((s->d_features = make_dset(s->file, "features", H5T_IEEE_F32LE, 2, dfeat, NULL, -1, msg)) < 0 ||
+               (s->d_status = make_dset(s->file, "status", t_u8, 1, &dn, &zero8, H5T_NATIVE_UCHAR, msg)) < 0 ||
+               (s->d_code = make_dset(s->file, "error_code", t_u8, 1, &dn, &zero8, H5T_NATIVE_UCHAR, msg)) < 0 ||
+               (s->d_reason = make_dset(s->file, "error_reason", s->t_reason, 1, &dn, zero_reason, s->t_reason, msg)) < 0))
+        ok = 0;
+    /* The per-image constants, written below and never again. */
+    const struct {
+        const char *name; /* dataset */
+        hid_t type;       /* file type */
+        hsize_t len;      /* elements */
+    } fixed[] = {
+        {"label", H5T_STD_I32LE, dn},
+        {"split", t_u8, dn},
+        {"path_offsets", H5T_STD_U64LE, doff},
+        {"path_bytes", t_u8, dbytes},
+        {"label_names", t_names, dnames},
+    };
+    for (size_t j = 0; ok && j < sizeof fixed / sizeof fixed[0]; j++) {
+        hid_t d = make_dset(s->file, fixed[j].name, fixed[j].type, 1, &fixed[j].len, NULL, -1, msg);
+        if (d < 0) ok = 0;
+        h5_close(&d);
+    }
+    if (ok && (s->g_timing = H5Gcreate2(s->file, "timing", H5P_DEFAULT, gcpl, H5P_DEFAULT)) < 0) {
+        set_h5msg(msg, "cannot create group 'timing'");
+        ok = 0;
+    }
+    if (agree(s->comm, ok, msg) < 0) goto done;
+
+    /* Per-image constants: rank r writes images [lo, hi); the last rank also
+     * writes the final offset, rank 0 the class names. Independent writes
+     * into allocated space. */
+    hsize_t lo = (hsize_t)((unsigned long long)n * (unsigned long long)s->rank / (unsigned long long)s->size);
+    hsize_t hi = (hsize_t)((unsigned long long)n * (unsigned long long)(s->rank + 1) / (unsigned long long)s->size);
+    lab = mallocCheck((hi - lo + 1) * sizeof *lab);
+    spl = mallocCheck(hi - lo + 1);
+    for (hsize_t i = lo; i < hi; i++) {
+        lab[i - lo] = c->items[i].label;
+        spl[i - lo] = (unsigned char)c->items[i].split;
+    }
+    bytes = mallocCheck(off[hi] - off[lo] + 1);
+    for (hsize_t i = lo; i < hi; i++) memcpy(bytes + (off[i] - off[lo]), c->items[i].path, off[i + 1] - off[i]);
+    int last = s->rank == s->size - 1;
+    names = callocCheck((size_t)c->nlabels + 1, maxlen);
+    for (int k = 0; k < c->nlabels; k++) memcpy(names + (size_t)k * maxlen, c->labels[k], strlen(c->labels[k]));
+    if (write_range(s, "label", H5T_NATIVE_INT, lo, hi - lo, lab, msg) < 0 ||
+        write_range(s, "split", H5T_NATIVE_UCHAR, lo, hi - lo, spl, msg) < 0 ||
+        write_range(s, "path_offsets", H5T_NATIVE_ULLONG, lo, hi - lo + (last ? 1 : 0), off + lo, msg) < 0 ||
+        write_range(s, "path_bytes", H5T_NATIVE_UCHAR, off[lo], off[hi] - off[lo], bytes, msg) < 0 ||
+        write_range(s, "label_names", t_names, 0, s->rank == 0 ? (hsize_t)c->nlabels : 0, names, msg) < 0)
+        ok = 0;
+    if (agree(s->comm, ok, msg) < 0) goto done;
+
+    /* Make it durable: after this, raw writes alone never break the file. */
+    if (H5Fflush(s->file, H5F_SCOPE_GLOBAL) < 0) {
+        set_h5msg(msg, "%s: cannot flush the new file", s->path);
+        ok = 0;
+    }
+    if (agree(s->comm, ok, msg) < 0) goto done;
+    rc = 0;
+done:
+    h5_close(&gcpl);
+    h5_close(&t_names);
+    free(names);
+    free(bytes);
+    free(spl);
+    free(lab);
+    free(off);
+    return rc;
+}
+
+/* ------------------------------------------------------------ resume */
+
+/* Open dataset name of s->file and check it is rank-d with dims. Returns the
+ * dataset or -1 with msg set. */
+static hid_t open_checked(bn_store *s, const char *name, int rank, const hsize_t *dims, char *msg) {
+    hid_t d = -1, sp = -1;
+    htri_t ex = H5Lexists(s->file, name, H5P_DEFAULT);
+    if (ex <= 0) {
+        set_msg(msg, "%s: dataset '%s' is missing: the file is damaged or not from bneck; use a new --out", s->path,
+                name);
+        return -1;
+    }
+    if ((d = H5Dopen2(s->file, name, H5P_DEFAULT)) < 0 || (sp = H5Dget_space(d)) < 0) {
+        set_h5msg(msg, "%s: cannot open dataset '%s'", s->path, name);
+        h5_close(&d);
+        return -1;
+    }
+    hsize_t got[2] = {0, 0};
+    int r = H5Sget_simple_extent_ndims(sp);
+    int good = r == rank && H5Sget_simple_extent_dims(sp, got, NULL) == rank;
+    for (int k = 0; good && k < rank; k++) good = got[k] == dims[k];
+    h5_close(&sp);
+    if (!good) {
+        set_msg(msg, "%s: dataset '%s' does not have the expected shape: the file is damaged; use a new --out", s->path,
+                name);
+        h5_close(&d);
+        return -1;
+    }
+    return d;
+}
+
+/* Check a string identity attribute against want. Returns 0 or -1 with msg set. */
+static int check_ident(bn_store *s, const char *name, const char *want, char *msg) {
+    char *got = NULL;
+    int r = attr_get_str(s->file, name, &got, msg);
+    if (r < 0) return -1;
+    if (r > 0) {
+        set_msg(msg, "%s: attribute '%s' is missing: the file is damaged or not from bneck; use a new --out", s->path,
+                name);
+        return -1;
+    }
+    int same = strcmp(got, want) == 0;
+    if (!same)
+        set_msg(msg,
+                "%s was made with %s '%s', but this run has %s '%s': the features would not be comparable; use a "
+                "new --out, or delete %s to start over",
+                s->path, name, got, name, want, s->path);
+    free(got);
+    return same ? 0 : -1;
+}
+
+/* Collective. Check that s->file (just opened) is a bneck features file of
+ * this version, identity and corpus; open its datasets; read the statuses;
+ * replace the settings; flush. Returns 0 or -1 with the agreed message. */
+static int resume_layout(bn_store *s, const bn_corpus *c, const bn_store_identity *id, const char *settings,
+                         const char *sha, char *msg) {
+    int rc = -1, ok = 1;
+    char *fmt = NULL, *fsha = NULL, *fnames = NULL;
+    hid_t d = -1, ft = -1, mt = -1;
+    long long version = 0, nimg = 0, ncls = 0, runs = 0;
+
+    /* Format and version first: nothing else means anything without them. */
+    int r = attr_get_str(s->file, "format", &fmt, msg);
+    if (r < 0)
+        ok = 0;
+    else if (r > 0 || strcmp(fmt, BN_STORE_FORMAT) != 0) {
+        if (r > 0)
+            set_msg(msg, "%s: not a bneck features file (an HDF5 file without a 'format' attribute); use another "
+                    "--out", s->path);
+        else
+            set_msg(msg, "%s: not a bneck features file (its format is '%.200s', not '%s'); use another --out", s->path,
+                    fmt, BN_STORE_FORMAT);
+        ok = 0;
+    } else if ((r = attr_get_int(s->file, "version", &version, msg)) != 0) {
+        if (r > 0)
+            set_msg(msg, "%s: has no integer 'version' attribute: the file is damaged; use another --out", s->path);
+        ok = 0;
+    } else if (version != BN_STORE_VERSION) {
+        set_msg(msg, "%s: version %lld of the bneck features format, but this bneck reads version %d; use another "
+                "--out (or the bneck that wrote it)", s->path, version, BN_STORE_VERSION);
+        ok = 0;
+    }
+    if (agree(s->comm, ok, msg) < 0) goto done;
+
+    /* Identity, then the corpus. */
+    if (check_ident(s, "weights_sha256", id->weights_sha256, msg) < 0 ||
+        check_ident(s, "preprocess", id->preprocess, msg) < 0 || check_ident(s, "dct", id->dct, msg) < 0)
+        ok = 0;
+    if (ok) {
+        int a = attr_get_int(s->file, "n_images", &nimg, msg), b = 0, e = 0;
+        if (a == 0) b = attr_get_int(s->file, "n_classes", &ncls, msg);
+        if (a == 0 && b == 0) e = attr_get_str(s->file, "corpus_sha256", &fsha, msg);
+        if (a == 0 && b == 0 && e == 0) e = attr_get_int(s->file, "runs", &runs, msg);
+        if (a > 0 || b > 0 || e > 0)
+            set_msg(msg, "%s: an attribute (n_images, n_classes, corpus_sha256 or runs) is missing: the file is "
+                    "damaged; use a new --out", s->path);
+        if (a || b || e)
+            ok = 0;
+        else if (nimg != (long long)c->n)
+            set_msg(msg, "%s: the corpus changed since this file was made: it has %lld images, the corpus now has "
+                    "%zu; use a new --out, or delete %s to start over", s->path, nimg, c->n, s->path), ok = 0;
+        else if (ncls != c->nlabels)
+            set_msg(msg, "%s: the corpus changed since this file was made: it has %lld classes, the corpus now has "
+                    "%d; use a new --out, or delete %s to start over", s->path, ncls, c->nlabels, s->path), ok = 0;
+        else if (strcmp(fsha, sha) != 0)
+            set_msg(msg, "%s: the corpus changed since this file was made: corpus_sha256 is %s in the file, %s now "
+                    "(an image, its label or its split differs); use a new --out, or delete %s to start over",
+                    s->path, fsha, sha, s->path), ok = 0;
+    }
+    if (ok) {
+        /* Class order: the same names in the same class-index order. */
+        hsize_t dnames = (hsize_t)c->nlabels;
+        size_t len = 0;
+        if ((d = open_checked(s, "label_names", 1, &dnames, msg)) < 0)
+            ok = 0;
+        else if ((ft = H5Dget_type(d)) < 0 || H5Tget_class(ft) != H5T_STRING || (len = H5Tget_size(ft)) == 0 ||
+                 H5Tis_variable_str(ft) != 0 || (mt = H5Tcopy(ft)) < 0) {
+            set_h5msg(msg, "%s: dataset 'label_names' is not fixed-length strings: the file is damaged", s->path);
+            ok = 0;
+        } else {
+            fnames = callocCheck((size_t)c->nlabels + 1, len + 1);
+            if (c->nlabels && H5Dread(d, mt, H5S_ALL, H5S_ALL, s->dxpl, fnames) < 0) {
+                set_h5msg(msg, "%s: cannot read dataset 'label_names'", s->path);
+                ok = 0;
+            }
+            char one[MSG_LEN];
+            for (int k = 0; ok && k < c->nlabels; k++) {
+                size_t l = len < sizeof one - 1 ? len : sizeof one - 1;
+                memcpy(one, fnames + (size_t)k * len, l);
+                one[l] = 0;
+                if (strcmp(one, c->labels[k]) != 0) {
+                    set_msg(msg, "%s: the corpus changed since this file was made: class %d is '%.100s' in the file, "
+                            "'%.100s' now; use a new --out, or delete %s to start over", s->path, k, one,
+                            c->labels[k], s->path);
+                    ok = 0;
+                }
+            }
+        }
+    }
+    if (agree(s->comm, ok, msg) < 0) goto done;
+
+    /* The datasets rows go to, and the statuses. */
+    hsize_t dn = c->n, dfeat[2] = {c->n, FEAT_DIM};
+    if ((s->d_features = open_checked(s, "features", 2, dfeat, msg)) < 0 ||
+        (s->d_status = open_checked(s, "status", 1, &dn, msg)) < 0 ||
+        (s->d_code = open_checked(s, "error_code", 1, &dn, msg)) < 0 ||
+        (s->d_reason = open_checked(s, "error_reason", 1, &dn, msg)) < 0)
+        ok = 0;
+    if (ok && (s->t_reason = str_type(BN_REASON_LEN, H5T_STR_NULLPAD)) < 0) {
+        set_h5msg(msg, "%s: cannot set up types", s->path);
+        ok = 0;
+    }
+    if (ok && (s->g_timing = H5Gopen2(s->file, "timing", H5P_DEFAULT)) < 0) {
+        set_h5msg(msg, "%s: cannot open group 'timing': the file is damaged", s->path);
+        ok = 0;
+    }
+    if (ok && c->n && H5Dread(s->d_status, H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, s->dxpl, s->st) < 0) {
+        set_h5msg(msg, "%s: cannot read dataset 'status'", s->path);
+        ok = 0;
+    }
+    for (size_t i = 0; ok && i < c->n; i++)
+        if (s->st[i] > BN_ROW_FAILED) {
+            set_msg(msg, "%s: status of image %zu is %d, not 0, 1 or 2: the file is damaged", s->path, i, s->st[i]);
+            ok = 0;
+        }
+    if (agree(s->comm, ok, msg) < 0) goto done;
+    s->runs = (int)runs;
+
+    /* This run's settings replace the last run's. */
+    if (H5Adelete(s->file, "settings") < 0 && H5Aexists(s->file, "settings") != 0) {
+        set_h5msg(msg, "%s: cannot replace attribute 'settings'", s->path);
+        ok = 0;
+    }
+    if (ok && attr_put_str(s->file, "settings", settings, msg) < 0) ok = 0;
+    if (ok && H5Fflush(s->file, H5F_SCOPE_GLOBAL) < 0) {
+        set_h5msg(msg, "%s: cannot flush", s->path);
+        ok = 0;
+    }
+    if (agree(s->comm, ok, msg) < 0) goto done;
+    rc = 0;
+done:
+    h5_close(&mt);
+    h5_close(&ft);
+    h5_close(&d);
+    free(fnames);
+    free(fsha);
+    free(fmt);
+    return rc;
+}
+
+/* ------------------------------------------------------------ open */
+
+bn_store *bn_store_open(const char *path, MPI_Comm comm, const bn_corpus *c, const bn_store_identity *id,
+                        const char *settings, int *resumed, char *err, size_t errlen) {
+    h5_quiet q;
+    quiet_on(&q);
+    char msg[MSG_LEN] = "";
+    char sha[65] = "";
+    int ok = 1, created = 0;
+    hid_t fapl = -1;
+    char *cpath = NULL; /* where a new file is built: path + ".partial" */
+    bn_store *s = callocCheck(1, sizeof *s);
+    s->comm = MPI_COMM_NULL;
+    s->file = s->d_features = s->d_status = s->d_code = s->d_reason = s->g_timing = s->t_reason = s->dxpl = -1;
+    if (resumed) *resumed = 0;
+    if (!settings) settings = "{}";
+
+    mpiCheck(MPI_Comm_dup(comm, &s->comm));
+    mpiCheck(MPI_Comm_rank(s->comm, &s->rank));
+    mpiCheck(MPI_Comm_size(s->comm, &s->size));
+
+    /* Local checks, then rank 0 looks at what is at path. */
+    if (check_inputs(path, c, id, msg) < 0) ok = 0;
+    if (agree(s->comm, ok, msg) < 0) goto fail;
+    s->path = strdupCheck(path);
+    s->n = c->n;
+    s->st = callocCheck(c->n ? c->n : 1, 1);
+    corpus_sha256(c, sha);
+    int kind = 0;
+    if (s->rank == 0 && (kind = probe_path(path, msg)) < 0) ok = 0;
+    if (agree(s->comm, ok, msg) < 0) goto fail;
+    mpiCheck(MPI_Bcast(&kind, 1, MPI_INT, 0, s->comm));
+
+    /* Open or create, collectively. */
+    if ((fapl = make_fapl(s->comm, msg)) < 0 || (s->dxpl = H5Pcreate(H5P_DATASET_XFER)) < 0 ||
+        H5Pset_dxpl_mpio(s->dxpl, H5FD_MPIO_INDEPENDENT) < 0) {
+        set_h5msg(msg, "%s: cannot set up MPI-IO", path);
+        ok = 0;
+    }
+    if (agree(s->comm, ok, msg) < 0) goto fail;
+    /* A new file is built under a temporary name and renamed into place only
+     * once its layout is complete and flushed, so a kill during creation
+     * never leaves a half-made file at path (a rerun simply starts again). */
+    size_t plen = strlen(path);
+    cpath = mallocCheck(plen + sizeof ".partial");
+    memcpy(cpath, path, plen);
+    memcpy(cpath + plen, ".partial", sizeof ".partial");
+    if (kind == 0) {
+        if (s->rank == 0) (void)unlink(cpath); /* left by a run killed while creating */
+        mpiCheck(MPI_Barrier(s->comm));
+        hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+        if (fcpl < 0 || H5Pset_obj_track_times(fcpl, 0) < 0) {
+            set_h5msg(msg, "%s: cannot set up file creation", path);
+            ok = 0;
+        } else if ((s->file = H5Fcreate(cpath, H5F_ACC_EXCL, fcpl, fapl)) < 0) {
+            set_h5msg(msg,
+                      "%s: cannot create the HDF5 file (check the folder exists and is writable; on file systems "
+                      "without locking set HDF5_USE_FILE_LOCKING=FALSE)",
+                      path);
+            ok = 0;
+        }
+        h5_close(&fcpl);
+    } else if ((s->file = H5Fopen(path, H5F_ACC_RDWR, fapl)) < 0) {
+        set_h5msg(msg,
+                  "%s: cannot open the HDF5 file for writing (check it is writable and that no other program has it "
+                  "open; on file systems without locking set HDF5_USE_FILE_LOCKING=FALSE)",
+                  path);
+        ok = 0;
+    }
+    /* Assumed: MPI_File_open (under H5Fcreate/H5Fopen) is collective and
+     * fails on every rank together, as it did in every case tried here, so
+     * either all ranks hold the file or none does, and store_free's H5Fclose
+     * is collective among all of them. */
+    if (agree(s->comm, ok, msg) < 0) goto fail;
+    created = kind == 0;
+
+    if (kind == 0) {
+        if (create_layout(s, c, id, settings, sha, msg) < 0) goto fail;
+        /* The layout is flushed: publish the file under its name. Open
+         * handles follow the rename. */
+        if (s->rank == 0 && rename(cpath, path) != 0) {
+            set_msg(msg, "%s: cannot rename %s into place: %s", path, cpath, strerror(errno));
+            ok = 0;
+        }
+        if (agree(s->comm, ok, msg) < 0) goto fail;
+    } else {
+        if (resume_layout(s, c, id, settings, sha, msg) < 0) goto fail;
+        if (resumed) *resumed = 1;
+    }
+    h5_close(&fapl);
+    free(cpath);
+    quiet_off(&q);
+    return s;
+
+fail:
+    h5_close(&fapl);
+    {
+        MPI_Comm keep = MPI_COMM_NULL;
+        if (created && s->comm != MPI_COMM_NULL) mpiCheck(MPI_Comm_dup(s->comm, &keep));
+        store_free(s);
+        /* Leave no half-made file behind: a later run would refuse it. */
+        if (keep != MPI_COMM_NULL) {
+            int r = 0;
+            mpiCheck(MPI_Comm_rank(keep, &r));
+            if (r == 0) (void)unlink(cpath); /* best effort: the error to report is msg */
+            mpiCheck(MPI_Barrier(keep));
+            mpiCheck(MPI_Comm_free(&keep));
+        }
+    }
+    if (resumed) *resumed = 0;
+    free(cpath);
+    put_err(err, errlen, path, msg);
+    quiet_off(&q);
+    return NULL;
+}
+
+/* See store.h. */
+const unsigned char *bn_store_status(const bn_store *s) { return s ? s->st : NULL; }
+
+/* ------------------------------------------------------------ write */
+
+/* One row of a write, for sorting by image index. */
+typedef struct {
+    long long i; /* corpus index */
+    int k;       /* position in the caller's arrays */
+} row_ref;
+
+/* qsort order of row_ref: by corpus index. */
+static int cmp_row(const void *a, const void *b) {
+    long long x = ((const row_ref *)a)->i, y = ((const row_ref *)b)->i;
+    return (x > y) - (x < y);
+}
+
+/* Select in file space fs the rows given by sorted indices ix[0..m) (m >= 1),
+ * merged into runs of consecutive rows; cols is 0 for a 1-D space, else the
+ * row width of a 2-D one. Returns 0 or -1. */
+static int select_rows(hid_t fs, const long long *ix, int m, hsize_t cols) {
+    int first = 1;
+    for (int a = 0; a < m;) {
+        int b = a + 1;
+        while (b < m && ix[b] == ix[b - 1] + 1) b++;
+        hsize_t start[2] = {(hsize_t)ix[a], 0}, count[2] = {(hsize_t)(b - a), cols};
+        if (H5Sselect_hyperslab(fs, first ? H5S_SELECT_SET : H5S_SELECT_OR, start, NULL, count, NULL) < 0) return -1;
+        first = 0;
+        a = b;
+    }
+    return 0;
+}
+
+/* Copy reason r into dst (BN_REASON_LEN bytes, NUL-padded), cut so as not
+ * to split a UTF-8 sequence. */
+static void put_reason(char *dst, const char *r) {
+    memset(dst, 0, BN_REASON_LEN);
+    if (!r) return;
+    size_t len = strlen(r);
+    if (len > BN_REASON_LEN) {
+        len = BN_REASON_LEN;
+        while (len > 0 && ((unsigned char)r[len] & 0xC0) == 0x80) len--;
+    }
+    memcpy(dst, r, len);
+}
+
+int bn_store_write(bn_store *s, const long long *idx, int cnt, const float *feat, const unsigned char *status,
+                   const unsigned char *code, const char *const *reason, char *err, size_t errlen) {
+    h5_quiet q;
+    quiet_on(&q);
+    char msg[MSG_LEN] = "";
+    int rc = -1, ndone = 0;
+    row_ref *ord = NULL;
+    long long *all = NULL, *done = NULL; /* sorted indices: every row, done rows */
+    float *fbuf = NULL;                  /* (ndone, 2048) features in sorted order */
+    unsigned char *sbuf = NULL, *cbuf = NULL; /* (cnt,) statuses, codes in sorted order */
+    char *rbuf = NULL;                   /* (cnt, BN_REASON_LEN) reasons in sorted order */
+    hid_t fs1 = -1, fs2 = -1, ms = -1;
+
+    if (!s || cnt < 0 || (cnt > 0 && (!idx || !status))) {
+        set_msg(msg, "bn_store_write: bad arguments");
+        goto done;
+    }
+    if (cnt == 0) {
+        rc = 0;
+        goto done;
+    }
+    ord = mallocCheck((size_t)cnt * sizeof *ord);
+    for (int k = 0; k < cnt; k++) {
+        if (idx[k] < 0 || (unsigned long long)idx[k] >= s->n) {
+            set_msg(msg, "%s: image index %lld out of range (%zu images)", s->path, idx[k], s->n);
+            goto done;
+        }
+        if (status[k] != BN_ROW_DONE && status[k] != BN_ROW_FAILED) {
+            set_msg(msg, "%s: image %lld: status %d is neither done nor failed", s->path, idx[k], status[k]);
+            goto done;
+        }
+        if (status[k] == BN_ROW_DONE) ndone++;
+        if (status[k] == BN_ROW_FAILED && !code) {
+            set_msg(msg, "%s: image %lld failed but no error code was given", s->path, idx[k]);
+            goto done;
+        }
+        ord[k].i = idx[k];
+        ord[k].k = k;
+    }
+    if (ndone && !feat) {
+        set_msg(msg, "%s: rows marked done but no features given", s->path);
+        goto done;
+    }
+    qsort(ord, (size_t)cnt, sizeof *ord, cmp_row);
+    for (int k = 1; k < cnt; k++)
+        if (ord[k].i == ord[k - 1].i) {
+            set_msg(msg, "%s: image %lld appears twice in one write", s->path, ord[k].i);
+            goto done;
+        }
+
+    /* Pack everything in file order: HDF5 pairs memory and file elements in
+     * the order of their selections, which is row-major, not call order. */
+    all = mallocCheck((size_t)cnt * sizeof *all);
+    done = mallocCheck((size_t)cnt * sizeof *done);
+    fbuf = mallocCheck((size_t)(ndone ? ndone : 1) * FEAT_DIM * sizeof *fbuf);
+    sbuf = mallocCheck((size_t)cnt);
+    cbuf = mallocCheck((size_t)cnt);
+    rbuf = mallocCheck((size_t)cnt * BN_REASON_LEN);
+    int nd = 0;
+    for (int j = 0; j < cnt; j++) {
+        int k = ord[j].k;
+        all[j] = ord[j].i;
+        sbuf[j] = status[k];
+        if (status[k] == BN_ROW_DONE) {
+            done[nd] = ord[j].i;
+            memcpy(fbuf + (size_t)nd * FEAT_DIM, feat + (size_t)k * FEAT_DIM, FEAT_DIM * sizeof *fbuf);
+            nd++;
+            cbuf[j] = BN_IMG_OK;
+            put_reason(rbuf + (size_t)j * BN_REASON_LEN, NULL);
+        } else {
+            cbuf[j] = code[k];
+            put_reason(rbuf + (size_t)j * BN_REASON_LEN, reason ? reason[k] : NULL);
+        }
+    }
+
+    /* Features first, then codes and reasons, the statuses last. */
+    if (ndone) {
+        hsize_t md[2] = {(hsize_t)ndone, FEAT_DIM};
+        if ((fs2 = H5Dget_space(s->d_features)) < 0 || select_rows(fs2, done, ndone, FEAT_DIM) < 0 ||
+            (ms = H5Screate_simple(2, md, NULL)) < 0 ||
+            H5Dwrite(s->d_features, H5T_NATIVE_FLOAT, ms, fs2, s->dxpl, fbuf) < 0) {
+            set_h5msg(msg, "%s: cannot write features rows", s->path);
+            goto done;
+        }
+        h5_close(&ms);
+    }
+    hsize_t mc = (hsize_t)cnt;
+    if ((fs1 = H5Dget_space(s->d_status)) < 0 || select_rows(fs1, all, cnt, 0) < 0 ||
+        (ms = H5Screate_simple(1, &mc, NULL)) < 0) {
+        set_h5msg(msg, "%s: cannot select rows", s->path);
+        goto done;
+    }
+    if (H5Dwrite(s->d_code, H5T_NATIVE_UCHAR, ms, fs1, s->dxpl, cbuf) < 0 ||
+        H5Dwrite(s->d_reason, s->t_reason, ms, fs1, s->dxpl, rbuf) < 0) {
+        set_h5msg(msg, "%s: cannot write error codes or reasons", s->path);
+        goto done;
+    }
+    if (H5Dwrite(s->d_status, H5T_NATIVE_UCHAR, ms, fs1, s->dxpl, sbuf) < 0) {
+        set_h5msg(msg, "%s: cannot write statuses", s->path);
+        goto done;
+    }
+    for (int j = 0; j < cnt; j++) s->st[all[j]] = sbuf[j];
+    rc = 0;
+done:
+    h5_close(&ms);
+    h5_close(&fs1);
+    h5_close(&fs2);
+    free(rbuf);
+    free(cbuf);
+    free(sbuf);
+    free(fbuf);
+    free(done);
+    free(all);
+    free(ord);
+    if (rc < 0) put_err(err, errlen, s ? s->path : NULL, msg);
+    quiet_off(&q);
+    return rc;
+}
+
+/* ------------------------------------------------------------ close */
+
+/* The timing row in memory (tm) and in the file (tf, packed little-endian).
+ * Returns 0 or -1 (types left closed). */
+static int timing_types(hid_t *tm, hid_t *tf) {
+    /* name, memory offset, memory type, file type, file size */
+    static const struct {
+        const char *name;
+        size_t moff;
+        int kind; /* 0 int32, 1 int64, 2 float64 */
+    } f[] = {
+        {"rank", offsetof(bn_rank_timing, rank), 0},
+        {"done", offsetof(bn_rank_timing, done), 1},
+        {"failed", offsetof(bn_rank_timing, failed), 1},
+        {"read_s", offsetof(bn_rank_timing, read_s), 2},
+        {"decode_s", offsetof(bn_rank_timing, decode_s), 2},
+        {"forward_s", offsetof(bn_rank_timing, forward_s), 2},
+        {"write_s", offsetof(bn_rank_timing, write_s), 2},
+        {"idle_s", offsetof(bn_rank_timing, idle_s), 2},
+        {"wall_s", offsetof(bn_rank_timing, wall_s), 2},
+        {"images_per_s", offsetof(bn_rank_timing, images_per_s), 2},
+    };
+    const hid_t mtypes[3] = {H5T_NATIVE_INT, H5T_NATIVE_LLONG, H5T_NATIVE_DOUBLE};
+    const hid_t ftypes[3] = {H5T_STD_I32LE, H5T_STD_I64LE, H5T_IEEE_F64LE};
+    const size_t fsizes[3] = {4, 8, 8};
+    size_t total = 0;
+    for (size_t j = 0; j < sizeof f / sizeof f[0]; j++) total += fsizes[f[j].kind];
+    *tm = H5Tcreate(H5T_COMPOUND, sizeof(bn_rank_timing));
+    *tf = H5Tcreate(H5T_COMPOUND, total);
+    if (*tm < 0 || *tf < 0) goto fail;
+    size_t foff = 0;
+    for (size_t j = 0; j < sizeof f / sizeof f[0]; j++) {
+        if (H5Tinsert(*tm, f[j].name, f[j].moff, mtypes[f[j].kind]) < 0 ||
+            H5Tinsert(*tf, f[j].name, foff, ftypes[f[j].kind]) < 0)
+            goto fail;
+        foff += fsizes[f[j].kind];
+    }
+    return 0;
+fail:
+    h5_close(tm);
+    h5_close(tf);
+    return -1;
+}
+
+int bn_store_close(bn_store *s, const bn_rank_timing *mine, int complete, char *err, size_t errlen) {
+    if (!s) {
+        put_err(err, errlen, NULL, "bn_store_close: no store");
+        return -1;
+    }
+    h5_quiet q;
+    quiet_on(&q);
+    char msg[MSG_LEN] = "";
+    int rc = -1, ok = 1;
+    hid_t tm = -1, tf = -1, sp = -1, d = -1, ms = -1;
+
+    if (!mine) {
+        set_msg(msg, "%s: rank %d gave no timing row", s->path, s->rank);
+        ok = 0;
+    }
+    if (agree(s->comm, ok, msg) < 0) goto done;
+
+    /* Values every rank must pass identically to the collective calls. */
+    int all_complete = 0, mine_complete = complete ? 1 : 0;
+    mpiCheck(MPI_Allreduce(&mine_complete, &all_complete, 1, MPI_INT, MPI_MIN, s->comm));
+    char finished[32] = "";
+    if (s->rank == 0) {
+        time_t now = time(NULL);
+        struct tm utc;
+        if (!gmtime_r(&now, &utc) || strftime(finished, sizeof finished, "%Y-%m-%dT%H:%M:%SZ", &utc) == 0)
+            snprintf(finished, sizeof finished, "unknown");
+    }
+    mpiCheck(MPI_Bcast(finished, sizeof finished, MPI_CHAR, 0, s->comm));
+
+    /* The run's table: created collectively, one row written by each rank. */
+    int k = s->runs;
+    char name[48];
+    for (;;) {
+        snprintf(name, sizeof name, "run_%d", k);
+        htri_t ex = H5Lexists(s->g_timing, name, H5P_DEFAULT);
+        if (ex < 0) {
+            set_h5msg(msg, "%s: cannot look into group 'timing'", s->path);
+            ok = 0;
+            break;
+        }
+        if (ex == 0) break;
+        k++; /* left by a run killed while closing: keep it, take the next name */
+    }
+    hsize_t dr = (hsize_t)s->size;
+    if (ok && timing_types(&tm, &tf) < 0) {
+        set_h5msg(msg, "%s: cannot make the timing row type", s->path);
+        ok = 0;
+    }
+    if (ok && ((d = make_dset(s->g_timing, name, tf, 1, &dr, NULL, -1, msg)) < 0 ||
+               attr_put_int(d, "ranks", H5T_STD_I32LE, s->size, 1, msg) < 0 ||
+               attr_put_int(d, "complete", H5T_STD_I32LE, all_complete, 1, msg) < 0 ||
+               attr_put_str(d, "finished", finished, msg) < 0))
+        ok = 0;
+    if (agree(s->comm, ok, msg) < 0) goto done;
+
+    bn_rank_timing row = *mine;
+    row.rank = s->rank;
+    hsize_t at = (hsize_t)s->rank, one = 1;
+    if ((sp = H5Dget_space(d)) < 0 || H5Sselect_hyperslab(sp, H5S_SELECT_SET, &at, NULL, &one, NULL) < 0 ||
+        (ms = H5Screate_simple(1, &one, NULL)) < 0 || H5Dwrite(d, tm, ms, sp, s->dxpl, &row) < 0) {
+        set_h5msg(msg, "%s: cannot write the timing row of rank %d", s->path, s->rank);
+        ok = 0;
+    }
+    if (agree(s->comm, ok, msg) < 0) goto done;
+
+    /* The run counter and the completeness flag, then flush. */
+    if (attr_put_int(s->file, "runs", H5T_STD_I32LE, k + 1, 0, msg) < 0 ||
+        attr_put_int(s->file, "complete", H5T_STD_I32LE, all_complete, 0, msg) < 0)
+        ok = 0;
+    if (ok && H5Fflush(s->file, H5F_SCOPE_GLOBAL) < 0) {
+        set_h5msg(msg, "%s: cannot flush", s->path);
+        ok = 0;
+    }
+    if (agree(s->comm, ok, msg) < 0) goto done;
+    rc = 0;
+done:
+    h5_close(&ms);
+    h5_close(&sp);
+    h5_close(&d);
+    h5_close(&tf);
+    h5_close(&tm);
+    /* Close: datasets, then the file (collective; fails if anything is left open). */
+    h5_close(&s->d_features);
+    h5_close(&s->d_status);
+    h5_close(&s->d_code);
+    h5_close(&s->d_reason);
+    h5_close(&s->g_timing);
+    h5_close(&s->t_reason);
+    h5_close(&s->dxpl);
+    ok = 1;
+    if (H5Fclose(s->file) < 0) {
+        set_h5msg(msg, "%s: cannot close the file", s->path);
+        ok = 0;
+    }
+    s->file = -1;
+    if (agree(s->comm, ok, msg) < 0) rc = -1;
+    if (rc < 0) put_err(err, errlen, s->path, msg);
+    store_free(s);
+    quiet_off(&q);
+    return rc;
+}
+
+void bn_store_abort(bn_store *s) {
+    if (!s) return;
+    h5_quiet q;
+    quiet_on(&q);
+    store_free(s);
+    quiet_off(&q);
+}
