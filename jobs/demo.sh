@@ -1,6 +1,7 @@
 #!/bin/bash
-# demo.sh: the built-in demo. Makes a synthetic flower-like corpus, then runs
-# the main job on it under mpirun with 2 ranks.
+# demo.sh: the built-in demo. Makes a synthetic flower-like corpus and a
+# random (BN-calibrated) weights file, checks the corpus, then runs the main
+# job, bneck extract, under mpirun with 2 ranks.
 # Usage: jobs/demo.sh [WORKDIR]   (default: ./demo)
 # Environment: BNECK (binary, default ./bneck), DEMO_RANKS (default 2),
 #              DEMO_CLASSES (default 5), DEMO_PER_CLASS (default 60).
@@ -15,5 +16,10 @@ mkdir -p "$work"
 if [ ! -d "$work/corpus" ]; then
     "$bneck" mkcorpus "$work/corpus" --classes "${DEMO_CLASSES:-5}" --per-class "${DEMO_PER_CLASS:-60}" --seed 1
 fi
+[ -f "$work/weights.h5" ] || "$bneck" mkweights "$work/weights.h5"
 echo "== bneck corpus on $ranks ranks: classes, split, and a decode of every image"
 mpirun --oversubscribe -n "$ranks" "$bneck" corpus --images "$work/corpus" --decode
+echo
+echo "== bneck extract on $ranks ranks: Inception v3 features into $work/features.h5"
+mpirun --oversubscribe -n "$ranks" "$bneck" extract --images "$work/corpus" --weights "$work/weights.h5" \
+    --out "$work/features.h5"
