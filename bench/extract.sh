@@ -34,7 +34,7 @@ run() {  # ranks threads
     rm -f "$out/features.h5"
     local t0 t1
     t0=$(date +%s.%N)
-    mpirun --oversubscribe -n "$1" "$bneck" extract --images "$corpus" --weights "$out/weights.h5" \
+    mpirun --oversubscribe --bind-to none -n "$1" "$bneck" extract --images "$corpus" --weights "$out/weights.h5" \
         --out "$out/features.h5" --batch "$batch" --threads "$2" --progress none > "$out/extract-$1x$2.log" 2>&1
     t1=$(date +%s.%N)
     awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }'

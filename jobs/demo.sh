@@ -21,5 +21,5 @@ echo "== bneck corpus on $ranks ranks: classes, split, and a decode of every ima
 mpirun --oversubscribe -n "$ranks" "$bneck" corpus --images "$work/corpus" --decode
 echo
 echo "== bneck extract on $ranks ranks: Inception v3 features into $work/features.h5"
-mpirun --oversubscribe -n "$ranks" "$bneck" extract --images "$work/corpus" --weights "$work/weights.h5" \
+mpirun --oversubscribe --bind-to none -n "$ranks" "$bneck" extract --images "$work/corpus" --weights "$work/weights.h5" \
     --out "$work/features.h5"

@@ -15,22 +15,26 @@ static int env_int(const char *name) {
     return (*end == '\0' && x > 0 && x < 1000000) ? (int)x : 0;
 }
 
+int bn_bound_cpus(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return 0;
+    return CPU_COUNT(&set);
+}
+
 int bn_default_threads(void) {
     int slurm = env_int("SLURM_CPUS_PER_TASK");
     if (slurm) return slurm;
-    int cpus = 0;
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0) cpus = CPU_COUNT(&set);
-    /* mpirun may bind each rank to one core; count what the node has then. */
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     int local = env_int("OMPI_COMM_WORLD_LOCAL_SIZE");
     if (!local) local = env_int("MPI_LOCALNRANKS");
     if (!local) local = env_int("SLURM_NTASKS_PER_NODE");
-    if (!local) local = 1;
-    int base = cpus;
-    if (local > 1 && online > 0 && cpus <= 1) base = (int)online;
-    int t = base / local;
-    if (t > cpus && cpus > 0 && local == 1) t = cpus;
+    if (!local) {
+        /* Not under an MPI launcher: the CPUs this process may use (a
+         * container's or taskset's limit included). */
+        int bound = bn_bound_cpus();
+        return bound > 0 ? bound : (online > 0 ? (int)online : 1);
+    }
+    int t = online > 0 ? (int)(online / local) : 1;
     return t > 0 ? t : 1;
 }
 

@@ -261,6 +261,11 @@ int bn_cmd_extract(int argc, char **argv) {
     mpiCheck(MPI_Comm_size(MPI_COMM_WORLD, &size));
     int nthreads = threads > 0 ? (int)threads : bn_default_threads();
     double t_start = bn_now();
+    int bound = bn_bound_cpus();
+    if (bound > 0 && bound < nthreads)
+        bn_warn("this rank runs %d engine threads but is bound to %d CPU%s, so they share it; launch with "
+                "'mpirun --bind-to none' (or '--map-by slot:PE=%d'), or pass --threads %d",
+                nthreads, bound, bound == 1 ? "" : "s", nthreads, bound);
 
     /* 1. The corpus: every rank scans (deterministic, so all agree). */
     bn_corpus c;

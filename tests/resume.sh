@@ -50,8 +50,10 @@ for delay in 0.3 1.2 2.0 2.8; do
     echo "SIGKILL after ${delay}s: $before rows were done; resumed to an identical file"
 done
 
-# SIGTERM: a clean stop with exit status 75, then a resume.
-out="$tmp/term.h5"
+# SIGTERM and SIGUSR1 (what Slurm sends): a clean stop with exit status 75,
+# then a resume.
+for sig in TERM USR1; do
+out="$tmp/$sig.h5"
 extract 2 "$out" > "$tmp/term.log" 2>&1 &
 pid=$!
 for i in $(seq 1 100); do  # wait until some rows are done
@@ -60,19 +62,21 @@ for i in $(seq 1 100); do  # wait until some rows are done
     sleep 0.1
 done
 # Signal the ranks themselves (as Slurm does), not the launcher.
-pkill -TERM -f "^$BNECK extract --images $tmp/c --weights $tmp/w.h5 --out $out" || true
+pkill -"$sig" -f "^$BNECK extract --images $tmp/c --weights $tmp/w.h5 --out $out" || true
 set +e
 wait "$pid"
 rc=$?
 set -e
 cat "$tmp/term.log"
-[ "$rc" = 75 ] || fail "SIGTERM: exit status $rc, want 75"
-grep -q "INCOMPLETE" "$tmp/term.log" || fail "SIGTERM: not reported as incomplete"
+[ "$rc" = 75 ] || fail "SIG$sig: exit status $rc, want 75"
+grep -q "INCOMPLETE" "$tmp/term.log" || fail "SIG$sig: not reported as incomplete"
 "$PY" -c "import h5py,sys; f=h5py.File(sys.argv[1],'r'); assert int(f.attrs['complete'])==0; assert (f['status'][()]==0).any()" "$out" \
-    || fail "SIGTERM: file not marked incomplete with pending rows"
-extract 1 "$out" > "$tmp/term2.log" 2>&1 || { cat "$tmp/term2.log"; fail "resume after SIGTERM"; }
+    || fail "SIG$sig: file not marked incomplete with pending rows"
+extract 1 "$out" > "$tmp/term2.log" 2>&1 || { cat "$tmp/term2.log"; fail "resume after SIG$sig"; }
 grep -q "resuming" "$tmp/term2.log" || fail "the rerun did not resume"
-same "$tmp/ref.h5" "$out" || fail "file after SIGTERM and resume differs"
+same "$tmp/ref.h5" "$out" || fail "file after SIG$sig and resume differs"
+echo "SIG$sig: clean stop with status 75, resumed to an identical file"
+done
 
 # An output that cannot be written: clear error, exit 1, no hang.
 set +e
