@@ -64,7 +64,8 @@ typedef struct {
     dnnl_memory_t wei[BN_NCONV];        /* weights in that layout */
     float *wei_buf[BN_NCONV];           /* their storage */
     dnnl_memory_t bias[BN_NCONV];       /* folded biases (point into the model) */
-    dnet *nets[MAX_NETS];               /* per batch size */
+    dnet *nets[MAX_NETS];               /* per batch size; nets[0] is max_batch */
+    float *pad_in, *pad_out;            /* padded batch for sizes beyond the cache, or NULL */
     int nnets;                          /* nets built */
     char *err;                          /* where to write a failure */
     size_t errlen;                      /* its size */
@@ -355,14 +356,35 @@ static dnet *net_for(dctx *c, int n) {
     return net;
 }
 
+static void run_net(dctx *c, dnet *net, const float *in, float *out);
+
 void bn_dnnl_forward(void *ctx, const float *in, int n, float *out) {
     dctx *c = ctx;
     omp_set_num_threads(c->threads);
+    int full = c->nnets == MAX_NETS;
     dnet *net = net_for(c, n);
-    if (!net) {
-        /* Beyond the cache: run in pieces of max_batch, padding not needed. */
-        bn_fatal_at(__FILE__, __LINE__, NULL, "oneDNN backend: cannot build for batch %d: %s", n, c->err);
+    if (net) {
+        run_net(c, net, in, out);
+        return;
     }
+    if (!full) bn_fatal_at(__FILE__, __LINE__, NULL, "oneDNN backend: cannot build for batch %d: %s", n, c->err);
+    /* More batch sizes than the cache holds (extract's batches shrink by
+     * their failed images): run the max_batch primitives on a zero-padded
+     * copy. An image's features do not depend on its batch, so the rows are
+     * the same as with primitives built for n. */
+    const size_t img = (size_t)c->g->tensors[c->g->input].h * c->g->tensors[c->g->input].w * 3;
+    if (!c->pad_in) {
+        c->pad_in = callocCheck((size_t)c->max_batch * img, sizeof(float));
+        c->pad_out = mallocCheck((size_t)c->max_batch * BN_FEATURES * sizeof(float));
+    }
+    memcpy(c->pad_in, in, (size_t)n * img * sizeof(float));
+    memset(c->pad_in + (size_t)n * img, 0, (size_t)(c->max_batch - n) * img * sizeof(float));
+    run_net(c, c->nets[0], c->pad_in, c->pad_out);
+    memcpy(out, c->pad_out, (size_t)n * BN_FEATURES * sizeof(float));
+}
+
+/* Run every layer of one batch size's net. */
+static void run_net(dctx *c, dnet *net, const float *in, float *out) {
     for (int i = 0; i < c->g->nlayers; i++) {
         const bn_layer *l = &c->g->layers[i];
         dlayer *L = &net->layers[i];
@@ -427,5 +449,7 @@ void bn_dnnl_destroy(void *ctx) {
     free(c->scratch);
     free(c->inbuf);
     free(c->tmp);
+    free(c->pad_in);
+    free(c->pad_out);
     free(c);
 }
