@@ -20,17 +20,21 @@ bn_level bn_log_level(void) { return g_level; }
 int bn_log_rank(void) { return g_rank; }
 
 
+/* "[rank R] " once MPI is up, "[bneck] " before; returns pre. */
+static const char *prefix(char *pre, size_t len) {
+    if (g_rank >= 0)
+        snprintf(pre, len, "[rank %d] ", g_rank);
+    else
+        snprintf(pre, len, "[bneck] ");
+    return pre;
+}
+
 static void vlog(bn_level min, const char *tag, const char *fmt, va_list ap) {
     if (g_level < min) return;
-    char buf[4096];
+    char buf[4096], pre[32];
     vsnprintf(buf, sizeof buf, fmt, ap);
     /* One fprintf per line keeps lines from different ranks from interleaving. */
-    char pre[32];
-    if (g_rank >= 0)
-        snprintf(pre, sizeof pre, "[rank %d] ", g_rank);
-    else
-        snprintf(pre, sizeof pre, "[bneck] ");
-    fprintf(stderr, "%s%s%s\n", pre, tag, buf);
+    fprintf(stderr, "%s%s%s\n", prefix(pre, sizeof pre), tag, buf);
 }
 
 void bn_info(const char *fmt, ...) {
@@ -62,13 +66,9 @@ void bn_warn(const char *fmt, ...) {
 }
 
 static void verror(const char *file, int line, const char *hint, const char *fmt, va_list ap) {
-    char buf[4096];
+    char buf[4096], pre[32];
     vsnprintf(buf, sizeof buf, fmt, ap);
-    char pre[32];
-    if (g_rank >= 0)
-        snprintf(pre, sizeof pre, "[rank %d] ", g_rank);
-    else
-        snprintf(pre, sizeof pre, "[bneck] ");
+    prefix(pre, sizeof pre);
     if (hint && *hint)
         fprintf(stderr, "%s%s:%d: error: %s\n%s  hint: %s\n", pre, file, line, buf, pre, hint);
     else
