@@ -4,7 +4,7 @@
  *  - every call that touches metadata (create, open, attributes, flush,
  *    close) is made by every rank, in the same order, with the same
  *    arguments;
- *  - before each collective step the ranks agree on errors (agree()), so a
+ *  - before each collective step the ranks bn_h5_agree on errors (bn_h5_agree()), so a
  *    failure on one rank never leaves the others waiting; the first failing
  *    rank's message is broadcast, so every rank reports the real reason;
  *  - datasets are contiguous, unfiltered and allocated at creation, so rows
@@ -18,6 +18,7 @@
 
 #include "io/store.h"
 
+#include "io/h5util.h"
 #include "io/image.h"
 #include "pipeline/log.h"
 
@@ -35,7 +36,6 @@
 #include <unistd.h>
 
 #define FEAT_DIM 2048 /* floats per features row */
-#define MSG_LEN 1024  /* bytes of an error message, as broadcast between ranks */
 
 struct bn_store {
     MPI_Comm comm;     /* duplicate of the caller's communicator (agreements) */
@@ -54,253 +54,6 @@ struct bn_store {
     int runs;          /* root attribute "runs" as read at open */
     unsigned char *st; /* (n,) BN_ROW_* of every image (owned) */
 };
-
-/* ------------------------------------------------------------ messages */
-
-/* Format into msg (MSG_LEN) unless it already holds a message: the first
- * failure is the one worth reporting. */
-static void set_msg(char *msg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_msg(char *msg, const char *fmt, ...) {
-    if (msg[0]) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, MSG_LEN, fmt, ap);
-    va_end(ap);
-}
-
-/* H5Ewalk2 callback: keep the description of the innermost error that has one. */
-static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
-    (void)n;
-    char *out = data;
-    if (e->desc && e->desc[0]) snprintf(out, 256, "%s", e->desc);
-    return 0;
-}
-
-/* Like set_msg, then append the innermost message of HDF5's error stack (the
- * one left by the call that just failed), when there is one. */
-static void set_h5msg(char *msg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_h5msg(char *msg, const char *fmt, ...) {
-    if (msg[0]) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, MSG_LEN, fmt, ap);
-    va_end(ap);
-    char detail[256] = "";
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_cb, detail);
-    if (detail[0]) {
-        size_t len = strlen(msg);
-        snprintf(msg + len, MSG_LEN - len, " [HDF5: %s]", detail);
-    }
-}
-
-/* Copy msg into the caller's err buffer (which may be NULL or 0 bytes),
- * starting it with "path: " unless it already names the file. */
-static void put_err(char *err, size_t errlen, const char *path, const char *msg) {
-    if (!err || !errlen) return;
-    size_t pl = path ? strlen(path) : 0;
-    if (pl && strncmp(msg, path, pl) != 0)
-        snprintf(err, errlen, "%s: %s", path, msg);
-    else
-        snprintf(err, errlen, "%s", msg);
-}
-
-/* Collective over comm. Agree on whether every rank succeeded (ok != 0).
- * Returns 0 when all did; else -1 on every rank, with msg (MSG_LEN) replaced
- * by the message of the lowest failing rank (a generic one if it had none). */
-static int agree(MPI_Comm comm, int ok, char *msg) {
-    int rank = 0;
-    mpiCheck(MPI_Comm_rank(comm, &rank));
-    int mine = ok ? INT_MAX : rank, first = INT_MAX;
-    mpiCheck(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm));
-    if (first == INT_MAX) return 0;
-    char buf[MSG_LEN];
-    if (rank == first) {
-        if (msg[0])
-            snprintf(buf, sizeof buf, "%s", msg);
-        else
-            snprintf(buf, sizeof buf, "rank %d failed without a reason", rank);
-    }
-    mpiCheck(MPI_Bcast(buf, MSG_LEN, MPI_CHAR, first, comm));
-    buf[MSG_LEN - 1] = 0;
-    memcpy(msg, buf, MSG_LEN);
-    return -1;
-}
-
-/* Saved HDF5 automatic error printing, restored on the way out of an entry point. */
-typedef struct {
-    H5E_auto2_t func; /* previous handler */
-    void *data;       /* its client data */
-} h5_quiet;
-
-/* Save HDF5's automatic error printing into q and switch it off. */
-static void quiet_on(h5_quiet *q) {
-    q->func = NULL;
-    q->data = NULL;
-    H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-/* Restore what quiet_on saved. */
-static void quiet_off(const h5_quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->func, q->data); }
-
-/* ------------------------------------------------------------ small helpers */
-
-/* Close an HDF5 identifier of any kind if it is open, and mark it closed. */
-static void h5_close(hid_t *id) {
-    if (*id < 0) return;
-    switch (H5Iget_type(*id)) {
-    case H5I_FILE: H5Fclose(*id); break;
-    case H5I_GROUP: H5Gclose(*id); break;
-    case H5I_DATASET: H5Dclose(*id); break;
-    case H5I_DATASPACE: H5Sclose(*id); break;
-    case H5I_DATATYPE: H5Tclose(*id); break;
-    case H5I_ATTR: H5Aclose(*id); break;
-    case H5I_GENPROP_LST: H5Pclose(*id); break;
-    default: break;
-    }
-    *id = -1;
-}
-
-/* A fixed-length UTF-8 C string type of len bytes (at least 1) with the given padding. */
-static hid_t str_type(size_t len, H5T_str_t pad) {
-    hid_t t = H5Tcopy(H5T_C_S1);
-    if (t < 0) return -1;
-    if (H5Tset_size(t, len ? len : 1) < 0 || H5Tset_strpad(t, pad) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0) {
-        H5Tclose(t);
-        return -1;
-    }
-    return t;
-}
-
-/* Create scalar attribute name on loc holding value (a NUL-terminated fixed
- * string of strlen+1 bytes). Returns 0 or -1 with msg set. */
-static int attr_put_str(hid_t loc, const char *name, const char *value, char *msg) {
-    int rc = -1;
-    hid_t sp = -1, t = -1, a = -1;
-    if ((sp = H5Screate(H5S_SCALAR)) < 0 || (t = str_type(strlen(value) + 1, H5T_STR_NULLTERM)) < 0 ||
-        (a = H5Acreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT)) < 0 || H5Awrite(a, t, value) < 0) {
-        set_h5msg(msg, "cannot write attribute '%s'", name);
-        goto done;
-    }
-    rc = 0;
-done:
-    h5_close(&a);
-    h5_close(&t);
-    h5_close(&sp);
-    return rc;
-}
-
-/* Create (create != 0) or overwrite scalar integer attribute name on loc,
- * stored as file type ftype. Returns 0 or -1 with msg set. */
-static int attr_put_int(hid_t loc, const char *name, hid_t ftype, long long value, int create, char *msg) {
-    int rc = -1;
-    hid_t sp = -1, a = -1;
-    if (create) {
-        if ((sp = H5Screate(H5S_SCALAR)) < 0 || (a = H5Acreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT)) < 0) {
-            set_h5msg(msg, "cannot create attribute '%s'", name);
-            goto done;
-        }
-    } else if ((a = H5Aopen(loc, name, H5P_DEFAULT)) < 0) {
-        set_h5msg(msg, "cannot open attribute '%s'", name);
-        goto done;
-    }
-    if (H5Awrite(a, H5T_NATIVE_LLONG, &value) < 0) {
-        set_h5msg(msg, "cannot write attribute '%s'", name);
-        goto done;
-    }
-    rc = 0;
-done:
-    h5_close(&a);
-    h5_close(&sp);
-    return rc;
-}
-
-/* Read string attribute name of loc (fixed-length or variable-length, as
- * other tools may write it) into a new string *out. Returns 0; 1 when the
- * attribute is missing or not a scalar string (no message); -1 on an HDF5
- * failure with msg set. */
-static int attr_get_str(hid_t loc, const char *name, char **out, char *msg) {
-    int rc = -1;
-    hid_t a = -1, ft = -1, mt = -1, sp = -1;
-    *out = NULL;
-    htri_t ex = H5Aexists(loc, name);
-    if (ex < 0) {
-        set_h5msg(msg, "cannot look for attribute '%s'", name);
-        return -1;
-    }
-    if (ex == 0) return 1;
-    if ((a = H5Aopen(loc, name, H5P_DEFAULT)) < 0 || (ft = H5Aget_type(a)) < 0 || (sp = H5Aget_space(a)) < 0) {
-        set_h5msg(msg, "cannot open attribute '%s'", name);
-        goto done;
-    }
-    if (H5Tget_class(ft) != H5T_STRING || H5Sget_simple_extent_npoints(sp) != 1) {
-        rc = 1;
-        goto done;
-    }
-    /* Read in the file's own string type: HDF5 does not convert between
-     * character sets. */
-    htri_t vl = H5Tis_variable_str(ft);
-    if (vl < 0 || (mt = H5Tcopy(ft)) < 0) {
-        set_h5msg(msg, "cannot read attribute '%s'", name);
-        goto done;
-    }
-    if (vl) {
-        char *s = NULL;
-        if (H5Aread(a, mt, &s) < 0) {
-            set_h5msg(msg, "cannot read attribute '%s'", name);
-            goto done;
-        }
-        *out = strdupCheck(s ? s : "");
-        H5free_memory(s);
-    } else {
-        size_t len = H5Tget_size(ft);
-        char *s = callocCheck(len + 1, 1);
-        if (len == 0 || H5Aread(a, mt, s) < 0) {
-            free(s);
-            set_h5msg(msg, "cannot read attribute '%s'", name);
-            goto done;
-        }
-        *out = s;
-    }
-    rc = 0;
-done:
-    h5_close(&mt);
-    h5_close(&sp);
-    h5_close(&ft);
-    h5_close(&a);
-    return rc;
-}
-
-/* Read scalar integer attribute name of loc into *v. Returns 0; 1 when it is
- * missing or not a scalar integer (no message); -1 on failure with msg set. */
-static int attr_get_int(hid_t loc, const char *name, long long *v, char *msg) {
-    int rc = -1;
-    hid_t a = -1, ft = -1, sp = -1;
-    htri_t ex = H5Aexists(loc, name);
-    if (ex < 0) {
-        set_h5msg(msg, "cannot look for attribute '%s'", name);
-        return -1;
-    }
-    if (ex == 0) return 1;
-    if ((a = H5Aopen(loc, name, H5P_DEFAULT)) < 0 || (ft = H5Aget_type(a)) < 0 || (sp = H5Aget_space(a)) < 0) {
-        set_h5msg(msg, "cannot open attribute '%s'", name);
-        goto done;
-    }
-    if (H5Tget_class(ft) != H5T_INTEGER || H5Sget_simple_extent_npoints(sp) != 1) {
-        rc = 1;
-        goto done;
-    }
-    if (H5Aread(a, H5T_NATIVE_LLONG, v) < 0) {
-        set_h5msg(msg, "cannot read attribute '%s'", name);
-        goto done;
-    }
-    rc = 0;
-done:
-    h5_close(&sp);
-    h5_close(&ft);
-    h5_close(&a);
-    return rc;
-}
 
 /* SHA-256 of the corpus as hex (65 bytes): for each item in order,
  * key '\t' label name '\t' split digit '\n'. */
@@ -324,32 +77,32 @@ static void corpus_sha256(const bn_corpus *c, char hex[65]) {
 /* Check the corpus and identity on this rank. Returns 0 or -1 with msg set. */
 static int check_inputs(const char *path, const bn_corpus *c, const bn_store_identity *id, char *msg) {
     if (!path || !path[0]) {
-        set_msg(msg, "no output file name");
+        bn_h5_set_msg(msg, "no output file name");
         return -1;
     }
     if (!c || !id) {
-        set_msg(msg, "%s: no corpus or identity given", path);
+        bn_h5_set_msg(msg, "%s: no corpus or identity given", path);
         return -1;
     }
     if (c->n && !c->items) {
-        set_msg(msg, "%s: the corpus has %zu images but no items", path, c->n);
+        bn_h5_set_msg(msg, "%s: the corpus has %zu images but no items", path, c->n);
         return -1;
     }
     if (c->nlabels < 0 || (c->nlabels && !c->labels)) {
-        set_msg(msg, "%s: the corpus has a bad class list", path);
+        bn_h5_set_msg(msg, "%s: the corpus has a bad class list", path);
         return -1;
     }
     for (size_t i = 0; i < c->n; i++) {
         const bn_item *it = &c->items[i];
         if (!it->path || !it->key || it->label < 0 || it->label >= c->nlabels || it->split < 0 || it->split > 2) {
-            set_msg(msg, "%s: corpus item %zu is malformed (path, key, label or split)", path, i);
+            bn_h5_set_msg(msg, "%s: corpus item %zu is malformed (path, key, label or split)", path, i);
             return -1;
         }
     }
     if (strnlen(id->weights_sha256, sizeof id->weights_sha256) == sizeof id->weights_sha256 ||
         strnlen(id->preprocess, sizeof id->preprocess) == sizeof id->preprocess ||
         strnlen(id->dct, sizeof id->dct) == sizeof id->dct) {
-        set_msg(msg, "%s: an identity string is not NUL-terminated", path);
+        bn_h5_set_msg(msg, "%s: an identity string is not NUL-terminated", path);
         return -1;
     }
     return 0;
@@ -361,12 +114,12 @@ static int probe_path(const char *path, char *msg) {
     struct stat sb;
     if (stat(path, &sb) != 0) return 0; /* absent, or create will say why not */
     if (S_ISDIR(sb.st_mode)) {
-        set_msg(msg, "%s: is a folder, not a bneck features file; give a file name with --out", path);
+        bn_h5_set_msg(msg, "%s: is a folder, not a bneck features file; give a file name with --out", path);
         return -1;
     }
     FILE *f = fopen(path, "rb");
     if (!f) {
-        set_msg(msg, "%s: exists but cannot be read (%s)", path, strerror(errno));
+        bn_h5_set_msg(msg, "%s: exists but cannot be read (%s)", path, strerror(errno));
         return -1;
     }
     /* The HDF5 signature sits at offset 0, or after a user block of 512,
@@ -380,7 +133,7 @@ static int probe_path(const char *path, char *msg) {
     }
     fclose(f);
     if (!found) {
-        set_msg(msg, "%s: not a bneck features file (not even an HDF5 file%s); use another --out or delete it", path,
+        bn_h5_set_msg(msg, "%s: not a bneck features file (not even an HDF5 file%s); use another --out or delete it", path,
                 sb.st_size == 0 ? ": it is empty, perhaps left by a run killed while creating it" : "");
         return -1;
     }
@@ -393,8 +146,8 @@ static hid_t make_fapl(MPI_Comm comm, char *msg) {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl < 0 || H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL) < 0 ||
         H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0) {
-        set_h5msg(msg, "cannot set up MPI-IO file access");
-        h5_close(&fapl);
+        bn_h5_set_h5msg(msg, "cannot set up MPI-IO file access");
+        bn_h5_close(&fapl);
         return -1;
     }
     return fapl;
@@ -404,14 +157,14 @@ static hid_t make_fapl(MPI_Comm comm, char *msg) {
  * open) and freeing s. */
 static void store_free(bn_store *s) {
     if (!s) return;
-    h5_close(&s->d_features);
-    h5_close(&s->d_status);
-    h5_close(&s->d_code);
-    h5_close(&s->d_reason);
-    h5_close(&s->g_timing);
-    h5_close(&s->t_reason);
-    h5_close(&s->dxpl);
-    h5_close(&s->file);
+    bn_h5_close(&s->d_features);
+    bn_h5_close(&s->d_status);
+    bn_h5_close(&s->d_code);
+    bn_h5_close(&s->d_reason);
+    bn_h5_close(&s->g_timing);
+    bn_h5_close(&s->t_reason);
+    bn_h5_close(&s->dxpl);
+    bn_h5_close(&s->file);
     if (s->comm != MPI_COMM_NULL) mpiCheck(MPI_Comm_free(&s->comm));
     free(s->path);
     free(s->st);
@@ -432,14 +185,14 @@ static hid_t make_dset(hid_t loc, const char *name, hid_t type, int rank, const 
         H5Pset_obj_track_times(dcpl, 0) < 0 ||
         (fill ? (H5Pset_fill_value(dcpl, fill_type, fill) < 0 || H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC) < 0)
               : H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) < 0)) {
-        set_h5msg(msg, "cannot set up dataset '%s'", name);
+        bn_h5_set_h5msg(msg, "cannot set up dataset '%s'", name);
         goto done;
     }
     if ((d = H5Dcreate2(loc, name, type, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT)) < 0)
-        set_h5msg(msg, "cannot create dataset '%s'", name);
+        bn_h5_set_h5msg(msg, "cannot create dataset '%s'", name);
 done:
-    h5_close(&dcpl);
-    h5_close(&sp);
+    bn_h5_close(&dcpl);
+    bn_h5_close(&sp);
     return d;
 }
 
@@ -452,19 +205,19 @@ static int write_range(bn_store *s, const char *name, hid_t mt, hsize_t lo, hsiz
     int rc = -1;
     hid_t d = -1, fs = -1, ms = -1;
     if ((d = H5Dopen2(s->file, name, H5P_DEFAULT)) < 0) {
-        set_h5msg(msg, "%s: cannot open dataset '%s'", s->path, name);
+        bn_h5_set_h5msg(msg, "%s: cannot open dataset '%s'", s->path, name);
         goto done;
     }
     if (cnt > 0 && ((fs = H5Dget_space(d)) < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, &lo, NULL, &cnt, NULL) < 0 ||
                     (ms = H5Screate_simple(1, &cnt, NULL)) < 0 || H5Dwrite(d, mt, ms, fs, s->dxpl, buf) < 0)) {
-        set_h5msg(msg, "%s: cannot write dataset '%s'", s->path, name);
+        bn_h5_set_h5msg(msg, "%s: cannot write dataset '%s'", s->path, name);
         goto done;
     }
     rc = 0;
 done:
-    h5_close(&ms);
-    h5_close(&fs);
-    h5_close(&d);
+    bn_h5_close(&ms);
+    bn_h5_close(&fs);
+    bn_h5_close(&d);
     return rc;
 }
 
@@ -485,19 +238,19 @@ static int create_layout(bn_store *s, const bn_corpus *c, const bn_store_identit
     /* Root attributes. */
     char created_by[64];
     snprintf(created_by, sizeof created_by, "bneck %s", PACKAGE_VERSION);
-    if (attr_put_str(s->file, "format", BN_STORE_FORMAT, msg) < 0 ||
-        attr_put_int(s->file, "version", H5T_STD_I32LE, BN_STORE_VERSION, 1, msg) < 0 ||
-        attr_put_str(s->file, "weights_sha256", id->weights_sha256, msg) < 0 ||
-        attr_put_str(s->file, "preprocess", id->preprocess, msg) < 0 || attr_put_str(s->file, "dct", id->dct, msg) < 0 ||
-        attr_put_str(s->file, "corpus_sha256", sha, msg) < 0 ||
-        attr_put_int(s->file, "n_images", H5T_STD_I64LE, (long long)n, 1, msg) < 0 ||
-        attr_put_int(s->file, "n_classes", H5T_STD_I32LE, c->nlabels, 1, msg) < 0 ||
-        attr_put_str(s->file, "settings", settings, msg) < 0 ||
-        attr_put_int(s->file, "complete", H5T_STD_I32LE, 0, 1, msg) < 0 ||
-        attr_put_str(s->file, "created_by", created_by, msg) < 0 ||
-        attr_put_int(s->file, "runs", H5T_STD_I32LE, 0, 1, msg) < 0)
+    if (bn_h5_attr_put_str(s->file, "format", BN_STORE_FORMAT, msg) < 0 ||
+        bn_h5_attr_put_int(s->file, "version", H5T_STD_I32LE, BN_STORE_VERSION, 1, msg) < 0 ||
+        bn_h5_attr_put_str(s->file, "weights_sha256", id->weights_sha256, msg) < 0 ||
+        bn_h5_attr_put_str(s->file, "preprocess", id->preprocess, msg) < 0 || bn_h5_attr_put_str(s->file, "dct", id->dct, msg) < 0 ||
+        bn_h5_attr_put_str(s->file, "corpus_sha256", sha, msg) < 0 ||
+        bn_h5_attr_put_int(s->file, "n_images", H5T_STD_I64LE, (long long)n, 1, msg) < 0 ||
+        bn_h5_attr_put_int(s->file, "n_classes", H5T_STD_I32LE, c->nlabels, 1, msg) < 0 ||
+        bn_h5_attr_put_str(s->file, "settings", settings, msg) < 0 ||
+        bn_h5_attr_put_int(s->file, "complete", H5T_STD_I32LE, 0, 1, msg) < 0 ||
+        bn_h5_attr_put_str(s->file, "created_by", created_by, msg) < 0 ||
+        bn_h5_attr_put_int(s->file, "runs", H5T_STD_I32LE, 0, 1, msg) < 0)
         ok = 0;
-    if (agree(s->comm, ok, msg) < 0) goto done;
+    if (bn_h5_agree(s->comm, ok, msg) < 0) goto done;
 
     /* Datasets and the timing group, all allocated now. */
     size_t maxlen = 1;
@@ -509,10 +262,10 @@ static int create_layout(bn_store *s, const bn_corpus *c, const bn_store_identit
     static const unsigned char zero8 = 0;
     char zero_reason[BN_REASON_LEN] = {0};
     hsize_t dn = n, dfeat[2] = {n, FEAT_DIM}, doff = n + 1, dbytes = off[n], dnames = (hsize_t)c->nlabels;
-    if ((s->t_reason = str_type(BN_REASON_LEN, H5T_STR_NULLPAD)) < 0 ||
-        (t_names = str_type(maxlen, H5T_STR_NULLPAD)) < 0 || (gcpl = H5Pcreate(H5P_GROUP_CREATE)) < 0 ||
+    if ((s->t_reason = bn_h5_str_type(BN_REASON_LEN, H5T_STR_NULLPAD)) < 0 ||
+        (t_names = bn_h5_str_type(maxlen, H5T_STR_NULLPAD)) < 0 || (gcpl = H5Pcreate(H5P_GROUP_CREATE)) < 0 ||
         H5Pset_obj_track_times(gcpl, 0) < 0) {
-        set_h5msg(msg, "%s: cannot set up types", s->path);
+        bn_h5_set_h5msg(msg, "%s: cannot set up types", s->path);
         ok = 0;
     }
     if (ok && ((s->d_features = make_dset(s->file, "features", H5T_IEEE_F32LE, 2, dfeat, NULL, -1, msg)) < 0 ||
@@ -535,13 +288,13 @@ static int create_layout(bn_store *s, const bn_corpus *c, const bn_store_identit
     for (size_t j = 0; ok && j < sizeof fixed / sizeof fixed[0]; j++) {
         hid_t d = make_dset(s->file, fixed[j].name, fixed[j].type, 1, &fixed[j].len, NULL, -1, msg);
         if (d < 0) ok = 0;
-        h5_close(&d);
+        bn_h5_close(&d);
     }
     if (ok && (s->g_timing = H5Gcreate2(s->file, "timing", H5P_DEFAULT, gcpl, H5P_DEFAULT)) < 0) {
-        set_h5msg(msg, "cannot create group 'timing'");
+        bn_h5_set_h5msg(msg, "cannot create group 'timing'");
         ok = 0;
     }
-    if (agree(s->comm, ok, msg) < 0) goto done;
+    if (bn_h5_agree(s->comm, ok, msg) < 0) goto done;
 
     /* Per-image constants: rank r writes images [lo, hi); the last rank also
      * writes the final offset, rank 0 the class names. Independent writes
@@ -565,18 +318,18 @@ static int create_layout(bn_store *s, const bn_corpus *c, const bn_store_identit
         write_range(s, "path_bytes", H5T_NATIVE_UCHAR, off[lo], off[hi] - off[lo], bytes, msg) < 0 ||
         write_range(s, "label_names", t_names, 0, s->rank == 0 ? (hsize_t)c->nlabels : 0, names, msg) < 0)
         ok = 0;
-    if (agree(s->comm, ok, msg) < 0) goto done;
+    if (bn_h5_agree(s->comm, ok, msg) < 0) goto done;
 
     /* Make it durable: after this, raw writes alone never break the file. */
     if (H5Fflush(s->file, H5F_SCOPE_GLOBAL) < 0) {
-        set_h5msg(msg, "%s: cannot flush the new file", s->path);
+        bn_h5_set_h5msg(msg, "%s: cannot flush the new file", s->path);
         ok = 0;
     }
-    if (agree(s->comm, ok, msg) < 0) goto done;
+    if (bn_h5_agree(s->comm, ok, msg) < 0) goto done;
     rc = 0;
 done:
-    h5_close(&gcpl);
-    h5_close(&t_names);
+    bn_h5_close(&gcpl);
+    bn_h5_close(&t_names);
     free(names);
     free(bytes);
     free(spl);
@@ -593,24 +346,24 @@ static hid_t open_checked(bn_store *s, const char *name, int rank, const hsize_t
     hid_t d = -1, sp = -1;
     htri_t ex = H5Lexists(s->file, name, H5P_DEFAULT);
     if (ex <= 0) {
-        set_msg(msg, "%s: dataset '%s' is missing: the file is damaged or not from bneck; use a new --out", s->path,
+        bn_h5_set_msg(msg, "%s: dataset '%s' is missing: the file is damaged or not from bneck; use a new --out", s->path,
                 name);
         return -1;
     }
     if ((d = H5Dopen2(s->file, name, H5P_DEFAULT)) < 0 || (sp = H5Dget_space(d)) < 0) {
-        set_h5msg(msg, "%s: cannot open dataset '%s'", s->path, name);
-        h5_close(&d);
+        bn_h5_set_h5msg(msg, "%s: cannot open dataset '%s'", s->path, name);
+        bn_h5_close(&d);
         return -1;
     }
     hsize_t got[2] = {0, 0};
     int r = H5Sget_simple_extent_ndims(sp);
     int good = r == rank && H5Sget_simple_extent_dims(sp, got, NULL) == rank;
     for (int k = 0; good && k < rank; k++) good = got[k] == dims[k];
-    h5_close(&sp);
+    bn_h5_close(&sp);
     if (!good) {
-        set_msg(msg, "%s: dataset '%s' does not have the expected shape: the file is damaged; use a new --out", s->path,
+        bn_h5_set_msg(msg, "%s: dataset '%s' does not have the expected shape: the file is damaged; use a new --out", s->path,
                 name);
-        h5_close(&d);
+        bn_h5_close(&d);
         return -1;
     }
     return d;
@@ -619,16 +372,16 @@ static hid_t open_checked(bn_store *s, const char *name, int rank, const hsize_t
 /* Check a string identity attribute against want. Returns 0 or -1 with msg set. */
 static int check_ident(bn_store *s, const char *name, const char *want, char *msg) {
     char *got = NULL;
-    int r = attr_get_str(s->file, name, &got, msg);
+    int r = bn_h5_attr_get_str(s->file, name, &got, msg);
     if (r < 0) return -1;
     if (r > 0) {
-        set_msg(msg, "%s: attribute '%s' is missing: the file is damaged or not from bneck; use a new --out", s->path,
+        bn_h5_set_msg(msg, "%s: attribute '%s' is missing: the file is damaged or not from bneck; use a new --out", s->path,
                 name);
         return -1;
     }
     int same = strcmp(got, want) == 0;
     if (!same)
-        set_msg(msg,
+        bn_h5_set_msg(msg,
                 "%s was made with %s '%s', but this run has %s '%s': the features would not be comparable; use a "
                 "new --out, or delete %s to start over",
                 s->path, name, got, name, want, s->path);
@@ -647,50 +400,50 @@ static int resume_layout(bn_store *s, const bn_corpus *c, const bn_store_identit
     long long version = 0, nimg = 0, ncls = 0, runs = 0;
 
     /* Format and version first: nothing else means anything without them. */
-    int r = attr_get_str(s->file, "format", &fmt, msg);
+    int r = bn_h5_attr_get_str(s->file, "format", &fmt, msg);
     if (r < 0)
         ok = 0;
     else if (r > 0 || strcmp(fmt, BN_STORE_FORMAT) != 0) {
         if (r > 0)
-            set_msg(msg, "%s: not a bneck features file (an HDF5 file without a 'format' attribute); use another "
+            bn_h5_set_msg(msg, "%s: not a bneck features file (an HDF5 file without a 'format' attribute); use another "
                     "--out", s->path);
         else
-            set_msg(msg, "%s: not a bneck features file (its format is '%.200s', not '%s'); use another --out", s->path,
+            bn_h5_set_msg(msg, "%s: not a bneck features file (its format is '%.200s', not '%s'); use another --out", s->path,
                     fmt, BN_STORE_FORMAT);
         ok = 0;
-    } else if ((r = attr_get_int(s->file, "version", &version, msg)) != 0) {
+    } else if ((r = bn_h5_attr_get_int(s->file, "version", &version, msg)) != 0) {
         if (r > 0)
-            set_msg(msg, "%s: has no integer 'version' attribute: the file is damaged; use another --out", s->path);
+            bn_h5_set_msg(msg, "%s: has no integer 'version' attribute: the file is damaged; use another --out", s->path);
         ok = 0;
     } else if (version != BN_STORE_VERSION) {
-        set_msg(msg, "%s: version %lld of the bneck features format, but this bneck reads version %d; use another "
+        bn_h5_set_msg(msg, "%s: version %lld of the bneck features format, but this bneck reads version %d; use another "
                 "--out (or the bneck that wrote it)", s->path, version, BN_STORE_VERSION);
         ok = 0;
     }
-    if (agree(s->comm, ok, msg) < 0) goto done;
+    if (bn_h5_agree(s->comm, ok, msg) < 0) goto done;
 
     /* Identity, then the corpus. */
     if (check_ident(s, "weights_sha256", id->weights_sha256, msg) < 0 ||
         check_ident(s, "preprocess", id->preprocess, msg) < 0 || check_ident(s, "dct", id->dct, msg) < 0)
         ok = 0;
     if (ok) {
-        int a = attr_get_int(s->file, "n_images", &nimg, msg), b = 0, e = 0;
-        if (a == 0) b = attr_get_int(s->file, "n_classes", &ncls, msg);
-        if (a == 0 && b == 0) e = attr_get_str(s->file, "corpus_sha256", &fsha, msg);
-        if (a == 0 && b == 0 && e == 0) e = attr_get_int(s->file, "runs", &runs, msg);
+        int a = bn_h5_attr_get_int(s->file, "n_images", &nimg, msg), b = 0, e = 0;
+        if (a == 0) b = bn_h5_attr_get_int(s->file, "n_classes", &ncls, msg);
+        if (a == 0 && b == 0) e = bn_h5_attr_get_str(s->file, "corpus_sha256", &fsha, msg);
+        if (a == 0 && b == 0 && e == 0) e = bn_h5_attr_get_int(s->file, "runs", &runs, msg);
         if (a > 0 || b > 0 || e > 0)
-            set_msg(msg, "%s: an attribute (n_images, n_classes, corpus_sha256 or runs) is missing: the file is "
+            bn_h5_set_msg(msg, "%s: an attribute (n_images, n_classes, corpus_sha256 or runs) is missing: the file is "
                     "damaged; use a new --out", s->path);
         if (a || b || e)
             ok = 0;
         else if (nimg != (long long)c->n)
-            set_msg(msg, "%s: the corpus changed since this file was made: it has %lld images, the corpus now has "
+            bn_h5_set_msg(msg, "%s: the corpus changed since this file was made: it has %lld images, the corpus now has "
                     "%zu; use a new --out, or delete %s to start over", s->path, nimg, c->n, s->path), ok = 0;
         else if (ncls != c->nlabels)
-            set_msg(msg, "%s: the corpus changed since this file was made: it has %lld classes, the corpus now has "
+            bn_h5_set_msg(msg, "%s: the corpus changed since this file was made: it has %lld classes, the corpus now has "
                     "%d; use a new --out, or delete %s to start over", s->path, ncls, c->nlabels, s->path), ok = 0;
         else if (strcmp(fsha, sha) != 0)
-            set_msg(msg, "%s: the corpus changed since this file was made: corpus_sha256 is %s in the file, %s now "
+            bn_h5_set_msg(msg, "%s: the corpus changed since this file was made: corpus_sha256 is %s in the file, %s now "
                     "(an image, its label or its split differs); use a new --out, or delete %s to start over",
                     s->path, fsha, sha, s->path), ok = 0;
     }
@@ -702,21 +455,21 @@ static int resume_layout(bn_store *s, const bn_corpus *c, const bn_store_identit
             ok = 0;
         else if ((ft = H5Dget_type(d)) < 0 || H5Tget_class(ft) != H5T_STRING || (len = H5Tget_size(ft)) == 0 ||
                  H5Tis_variable_str(ft) != 0 || (mt = H5Tcopy(ft)) < 0) {
-            set_h5msg(msg, "%s: dataset 'label_names' is not fixed-length strings: the file is damaged", s->path);
+            bn_h5_set_h5msg(msg, "%s: dataset 'label_names' is not fixed-length strings: the file is damaged", s->path);
             ok = 0;
         } else {
             fnames = callocCheck((size_t)c->nlabels + 1, len + 1);
             if (c->nlabels && H5Dread(d, mt, H5S_ALL, H5S_ALL, s->dxpl, fnames) < 0) {
-                set_h5msg(msg, "%s: cannot read dataset 'label_names'", s->path);
+                bn_h5_set_h5msg(msg, "%s: cannot read dataset 'label_names'", s->path);
                 ok = 0;
             }
-            char one[MSG_LEN];
+            char one[BN_H5_MSG_LEN];
             for (int k = 0; ok && k < c->nlabels; k++) {
                 size_t l = len < sizeof one - 1 ? len : sizeof one - 1;
                 memcpy(one, fnames + (size_t)k * len, l);
                 one[l] = 0;
                 if (strcmp(one, c->labels[k]) != 0) {
-                    set_msg(msg, "%s: the corpus changed since this file was made: class %d is '%.100s' in the file, "
+                    bn_h5_set_msg(msg, "%s: the corpus changed since this file was made: class %d is '%.100s' in the file, "
                             "'%.100s' now; use a new --out, or delete %s to start over", s->path, k, one,
                             c->labels[k], s->path);
                     ok = 0;
@@ -724,7 +477,7 @@ static int resume_layout(bn_store *s, const bn_corpus *c, const bn_store_identit
             }
         }
     }
-    if (agree(s->comm, ok, msg) < 0) goto done;
+    if (bn_h5_agree(s->comm, ok, msg) < 0) goto done;
 
     /* The datasets rows go to, and the statuses. */
     hsize_t dn = c->n, dfeat[2] = {c->n, FEAT_DIM};
@@ -733,42 +486,42 @@ static int resume_layout(bn_store *s, const bn_corpus *c, const bn_store_identit
         (s->d_code = open_checked(s, "error_code", 1, &dn, msg)) < 0 ||
         (s->d_reason = open_checked(s, "error_reason", 1, &dn, msg)) < 0)
         ok = 0;
-    if (ok && (s->t_reason = str_type(BN_REASON_LEN, H5T_STR_NULLPAD)) < 0) {
-        set_h5msg(msg, "%s: cannot set up types", s->path);
+    if (ok && (s->t_reason = bn_h5_str_type(BN_REASON_LEN, H5T_STR_NULLPAD)) < 0) {
+        bn_h5_set_h5msg(msg, "%s: cannot set up types", s->path);
         ok = 0;
     }
     if (ok && (s->g_timing = H5Gopen2(s->file, "timing", H5P_DEFAULT)) < 0) {
-        set_h5msg(msg, "%s: cannot open group 'timing': the file is damaged", s->path);
+        bn_h5_set_h5msg(msg, "%s: cannot open group 'timing': the file is damaged", s->path);
         ok = 0;
     }
     if (ok && c->n && H5Dread(s->d_status, H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, s->dxpl, s->st) < 0) {
-        set_h5msg(msg, "%s: cannot read dataset 'status'", s->path);
+        bn_h5_set_h5msg(msg, "%s: cannot read dataset 'status'", s->path);
         ok = 0;
     }
     for (size_t i = 0; ok && i < c->n; i++)
         if (s->st[i] > BN_ROW_FAILED) {
-            set_msg(msg, "%s: status of image %zu is %d, not 0, 1 or 2: the file is damaged", s->path, i, s->st[i]);
+            bn_h5_set_msg(msg, "%s: status of image %zu is %d, not 0, 1 or 2: the file is damaged", s->path, i, s->st[i]);
             ok = 0;
         }
-    if (agree(s->comm, ok, msg) < 0) goto done;
+    if (bn_h5_agree(s->comm, ok, msg) < 0) goto done;
     s->runs = (int)runs;
 
     /* This run's settings replace the last run's. */
     if (H5Adelete(s->file, "settings") < 0 && H5Aexists(s->file, "settings") != 0) {
-        set_h5msg(msg, "%s: cannot replace attribute 'settings'", s->path);
+        bn_h5_set_h5msg(msg, "%s: cannot replace attribute 'settings'", s->path);
         ok = 0;
     }
-    if (ok && attr_put_str(s->file, "settings", settings, msg) < 0) ok = 0;
+    if (ok && bn_h5_attr_put_str(s->file, "settings", settings, msg) < 0) ok = 0;
     if (ok && H5Fflush(s->file, H5F_SCOPE_GLOBAL) < 0) {
-        set_h5msg(msg, "%s: cannot flush", s->path);
+        bn_h5_set_h5msg(msg, "%s: cannot flush", s->path);
         ok = 0;
     }
-    if (agree(s->comm, ok, msg) < 0) goto done;
+    if (bn_h5_agree(s->comm, ok, msg) < 0) goto done;
     rc = 0;
 done:
-    h5_close(&mt);
-    h5_close(&ft);
-    h5_close(&d);
+    bn_h5_close(&mt);
+    bn_h5_close(&ft);
+    bn_h5_close(&d);
     free(fnames);
     free(fsha);
     free(fmt);
@@ -779,9 +532,9 @@ done:
 
 bn_store *bn_store_open(const char *path, MPI_Comm comm, const bn_corpus *c, const bn_store_identity *id,
                         const char *settings, int *resumed, char *err, size_t errlen) {
-    h5_quiet q;
-    quiet_on(&q);
-    char msg[MSG_LEN] = "";
+    bn_h5_quiet q;
+    bn_h5_quiet_on(&q);
+    char msg[BN_H5_MSG_LEN] = "";
     char sha[65] = "";
     int ok = 1, created = 0;
     hid_t fapl = -1;
@@ -798,23 +551,23 @@ bn_store *bn_store_open(const char *path, MPI_Comm comm, const bn_corpus *c, con
 
     /* Local checks, then rank 0 looks at what is at path. */
     if (check_inputs(path, c, id, msg) < 0) ok = 0;
-    if (agree(s->comm, ok, msg) < 0) goto fail;
+    if (bn_h5_agree(s->comm, ok, msg) < 0) goto fail;
     s->path = strdupCheck(path);
     s->n = c->n;
     s->st = callocCheck(c->n ? c->n : 1, 1);
     corpus_sha256(c, sha);
     int kind = 0;
     if (s->rank == 0 && (kind = probe_path(path, msg)) < 0) ok = 0;
-    if (agree(s->comm, ok, msg) < 0) goto fail;
+    if (bn_h5_agree(s->comm, ok, msg) < 0) goto fail;
     mpiCheck(MPI_Bcast(&kind, 1, MPI_INT, 0, s->comm));
 
     /* Open or create, collectively. */
     if ((fapl = make_fapl(s->comm, msg)) < 0 || (s->dxpl = H5Pcreate(H5P_DATASET_XFER)) < 0 ||
         H5Pset_dxpl_mpio(s->dxpl, H5FD_MPIO_INDEPENDENT) < 0) {
-        set_h5msg(msg, "%s: cannot set up MPI-IO", path);
+        bn_h5_set_h5msg(msg, "%s: cannot set up MPI-IO", path);
         ok = 0;
     }
-    if (agree(s->comm, ok, msg) < 0) goto fail;
+    if (bn_h5_agree(s->comm, ok, msg) < 0) goto fail;
     /* A new file is built under a temporary name and renamed into place only
      * once its layout is complete and flushed, so a kill during creation
      * never leaves a half-made file at path (a rerun simply starts again). */
@@ -827,18 +580,18 @@ bn_store *bn_store_open(const char *path, MPI_Comm comm, const bn_corpus *c, con
         mpiCheck(MPI_Barrier(s->comm));
         hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
         if (fcpl < 0 || H5Pset_obj_track_times(fcpl, 0) < 0) {
-            set_h5msg(msg, "%s: cannot set up file creation", path);
+            bn_h5_set_h5msg(msg, "%s: cannot set up file creation", path);
             ok = 0;
         } else if ((s->file = H5Fcreate(cpath, H5F_ACC_EXCL, fcpl, fapl)) < 0) {
-            set_h5msg(msg,
+            bn_h5_set_h5msg(msg,
                       "%s: cannot create the HDF5 file (check the folder exists and is writable; on file systems "
                       "without locking set HDF5_USE_FILE_LOCKING=FALSE)",
                       path);
             ok = 0;
         }
-        h5_close(&fcpl);
+        bn_h5_close(&fcpl);
     } else if ((s->file = H5Fopen(path, H5F_ACC_RDWR, fapl)) < 0) {
-        set_h5msg(msg,
+        bn_h5_set_h5msg(msg,
                   "%s: cannot open the HDF5 file for writing (check it is writable and that no other program has it "
                   "open; on file systems without locking set HDF5_USE_FILE_LOCKING=FALSE)",
                   path);
@@ -848,7 +601,7 @@ bn_store *bn_store_open(const char *path, MPI_Comm comm, const bn_corpus *c, con
      * fails on every rank together, as it did in every case tried here, so
      * either all ranks hold the file or none does, and store_free's H5Fclose
      * is collective among all of them. */
-    if (agree(s->comm, ok, msg) < 0) goto fail;
+    if (bn_h5_agree(s->comm, ok, msg) < 0) goto fail;
     created = kind == 0;
 
     if (kind == 0) {
@@ -856,21 +609,21 @@ bn_store *bn_store_open(const char *path, MPI_Comm comm, const bn_corpus *c, con
         /* The layout is flushed: publish the file under its name. Open
          * handles follow the rename. */
         if (s->rank == 0 && rename(cpath, path) != 0) {
-            set_msg(msg, "%s: cannot rename %s into place: %s", path, cpath, strerror(errno));
+            bn_h5_set_msg(msg, "%s: cannot rename %s into place: %s", path, cpath, strerror(errno));
             ok = 0;
         }
-        if (agree(s->comm, ok, msg) < 0) goto fail;
+        if (bn_h5_agree(s->comm, ok, msg) < 0) goto fail;
     } else {
         if (resume_layout(s, c, id, settings, sha, msg) < 0) goto fail;
         if (resumed) *resumed = 1;
     }
-    h5_close(&fapl);
+    bn_h5_close(&fapl);
     free(cpath);
-    quiet_off(&q);
+    bn_h5_quiet_off(&q);
     return s;
 
 fail:
-    h5_close(&fapl);
+    bn_h5_close(&fapl);
     {
         MPI_Comm keep = MPI_COMM_NULL;
         if (created && s->comm != MPI_COMM_NULL) mpiCheck(MPI_Comm_dup(s->comm, &keep));
@@ -886,8 +639,8 @@ fail:
     }
     if (resumed) *resumed = 0;
     free(cpath);
-    put_err(err, errlen, path, msg);
-    quiet_off(&q);
+    bn_h5_put_err(err, errlen, path, msg);
+    bn_h5_quiet_off(&q);
     return NULL;
 }
 
@@ -939,9 +692,9 @@ static void put_reason(char *dst, const char *r) {
 
 int bn_store_write(bn_store *s, const long long *idx, int cnt, const float *feat, const unsigned char *status,
                    const unsigned char *code, const char *const *reason, char *err, size_t errlen) {
-    h5_quiet q;
-    quiet_on(&q);
-    char msg[MSG_LEN] = "";
+    bn_h5_quiet q;
+    bn_h5_quiet_on(&q);
+    char msg[BN_H5_MSG_LEN] = "";
     int rc = -1, ndone = 0;
     row_ref *ord = NULL;
     long long *all = NULL, *done = NULL; /* sorted indices: every row, done rows */
@@ -951,7 +704,7 @@ int bn_store_write(bn_store *s, const long long *idx, int cnt, const float *feat
     hid_t fs1 = -1, fs2 = -1, ms = -1;
 
     if (!s || cnt < 0 || (cnt > 0 && (!idx || !status))) {
-        set_msg(msg, "bn_store_write: bad arguments");
+        bn_h5_set_msg(msg, "bn_store_write: bad arguments");
         goto done;
     }
     if (cnt == 0) {
@@ -961,29 +714,29 @@ int bn_store_write(bn_store *s, const long long *idx, int cnt, const float *feat
     ord = mallocCheck((size_t)cnt * sizeof *ord);
     for (int k = 0; k < cnt; k++) {
         if (idx[k] < 0 || (unsigned long long)idx[k] >= s->n) {
-            set_msg(msg, "%s: image index %lld out of range (%zu images)", s->path, idx[k], s->n);
+            bn_h5_set_msg(msg, "%s: image index %lld out of range (%zu images)", s->path, idx[k], s->n);
             goto done;
         }
         if (status[k] != BN_ROW_DONE && status[k] != BN_ROW_FAILED) {
-            set_msg(msg, "%s: image %lld: status %d is neither done nor failed", s->path, idx[k], status[k]);
+            bn_h5_set_msg(msg, "%s: image %lld: status %d is neither done nor failed", s->path, idx[k], status[k]);
             goto done;
         }
         if (status[k] == BN_ROW_DONE) ndone++;
         if (status[k] == BN_ROW_FAILED && !code) {
-            set_msg(msg, "%s: image %lld failed but no error code was given", s->path, idx[k]);
+            bn_h5_set_msg(msg, "%s: image %lld failed but no error code was given", s->path, idx[k]);
             goto done;
         }
         ord[k].i = idx[k];
         ord[k].k = k;
     }
     if (ndone && !feat) {
-        set_msg(msg, "%s: rows marked done but no features given", s->path);
+        bn_h5_set_msg(msg, "%s: rows marked done but no features given", s->path);
         goto done;
     }
     qsort(ord, (size_t)cnt, sizeof *ord, cmp_row);
     for (int k = 1; k < cnt; k++)
         if (ord[k].i == ord[k - 1].i) {
-            set_msg(msg, "%s: image %lld appears twice in one write", s->path, ord[k].i);
+            bn_h5_set_msg(msg, "%s: image %lld appears twice in one write", s->path, ord[k].i);
             goto done;
         }
 
@@ -1018,32 +771,32 @@ int bn_store_write(bn_store *s, const long long *idx, int cnt, const float *feat
         if ((fs2 = H5Dget_space(s->d_features)) < 0 || select_rows(fs2, done, ndone, FEAT_DIM) < 0 ||
             (ms = H5Screate_simple(2, md, NULL)) < 0 ||
             H5Dwrite(s->d_features, H5T_NATIVE_FLOAT, ms, fs2, s->dxpl, fbuf) < 0) {
-            set_h5msg(msg, "%s: cannot write features rows", s->path);
+            bn_h5_set_h5msg(msg, "%s: cannot write features rows", s->path);
             goto done;
         }
-        h5_close(&ms);
+        bn_h5_close(&ms);
     }
     hsize_t mc = (hsize_t)cnt;
     if ((fs1 = H5Dget_space(s->d_status)) < 0 || select_rows(fs1, all, cnt, 0) < 0 ||
         (ms = H5Screate_simple(1, &mc, NULL)) < 0) {
-        set_h5msg(msg, "%s: cannot select rows", s->path);
+        bn_h5_set_h5msg(msg, "%s: cannot select rows", s->path);
         goto done;
     }
     if (H5Dwrite(s->d_code, H5T_NATIVE_UCHAR, ms, fs1, s->dxpl, cbuf) < 0 ||
         H5Dwrite(s->d_reason, s->t_reason, ms, fs1, s->dxpl, rbuf) < 0) {
-        set_h5msg(msg, "%s: cannot write error codes or reasons", s->path);
+        bn_h5_set_h5msg(msg, "%s: cannot write error codes or reasons", s->path);
         goto done;
     }
     if (H5Dwrite(s->d_status, H5T_NATIVE_UCHAR, ms, fs1, s->dxpl, sbuf) < 0) {
-        set_h5msg(msg, "%s: cannot write statuses", s->path);
+        bn_h5_set_h5msg(msg, "%s: cannot write statuses", s->path);
         goto done;
     }
     for (int j = 0; j < cnt; j++) s->st[all[j]] = sbuf[j];
     rc = 0;
 done:
-    h5_close(&ms);
-    h5_close(&fs1);
-    h5_close(&fs2);
+    bn_h5_close(&ms);
+    bn_h5_close(&fs1);
+    bn_h5_close(&fs2);
     free(rbuf);
     free(cbuf);
     free(sbuf);
@@ -1051,8 +804,8 @@ done:
     free(done);
     free(all);
     free(ord);
-    if (rc < 0) put_err(err, errlen, s ? s->path : NULL, msg);
-    quiet_off(&q);
+    if (rc < 0) bn_h5_put_err(err, errlen, s ? s->path : NULL, msg);
+    bn_h5_quiet_off(&q);
     return rc;
 }
 
@@ -1095,27 +848,27 @@ static int timing_types(hid_t *tm, hid_t *tf) {
     }
     return 0;
 fail:
-    h5_close(tm);
-    h5_close(tf);
+    bn_h5_close(tm);
+    bn_h5_close(tf);
     return -1;
 }
 
 int bn_store_close(bn_store *s, const bn_rank_timing *mine, int complete, char *err, size_t errlen) {
     if (!s) {
-        put_err(err, errlen, NULL, "bn_store_close: no store");
+        bn_h5_put_err(err, errlen, NULL, "bn_store_close: no store");
         return -1;
     }
-    h5_quiet q;
-    quiet_on(&q);
-    char msg[MSG_LEN] = "";
+    bn_h5_quiet q;
+    bn_h5_quiet_on(&q);
+    char msg[BN_H5_MSG_LEN] = "";
     int rc = -1, ok = 1;
     hid_t tm = -1, tf = -1, sp = -1, d = -1, ms = -1;
 
     if (!mine) {
-        set_msg(msg, "%s: rank %d gave no timing row", s->path, s->rank);
+        bn_h5_set_msg(msg, "%s: rank %d gave no timing row", s->path, s->rank);
         ok = 0;
     }
-    if (agree(s->comm, ok, msg) < 0) goto done;
+    if (bn_h5_agree(s->comm, ok, msg) < 0) goto done;
 
     /* Values every rank must pass identically to the collective calls. */
     int all_complete = 0, mine_complete = complete ? 1 : 0;
@@ -1136,7 +889,7 @@ int bn_store_close(bn_store *s, const bn_rank_timing *mine, int complete, char *
         snprintf(name, sizeof name, "run_%d", k);
         htri_t ex = H5Lexists(s->g_timing, name, H5P_DEFAULT);
         if (ex < 0) {
-            set_h5msg(msg, "%s: cannot look into group 'timing'", s->path);
+            bn_h5_set_h5msg(msg, "%s: cannot look into group 'timing'", s->path);
             ok = 0;
             break;
         }
@@ -1145,67 +898,67 @@ int bn_store_close(bn_store *s, const bn_rank_timing *mine, int complete, char *
     }
     hsize_t dr = (hsize_t)s->size;
     if (ok && timing_types(&tm, &tf) < 0) {
-        set_h5msg(msg, "%s: cannot make the timing row type", s->path);
+        bn_h5_set_h5msg(msg, "%s: cannot make the timing row type", s->path);
         ok = 0;
     }
     if (ok && ((d = make_dset(s->g_timing, name, tf, 1, &dr, NULL, -1, msg)) < 0 ||
-               attr_put_int(d, "ranks", H5T_STD_I32LE, s->size, 1, msg) < 0 ||
-               attr_put_int(d, "complete", H5T_STD_I32LE, all_complete, 1, msg) < 0 ||
-               attr_put_str(d, "finished", finished, msg) < 0))
+               bn_h5_attr_put_int(d, "ranks", H5T_STD_I32LE, s->size, 1, msg) < 0 ||
+               bn_h5_attr_put_int(d, "complete", H5T_STD_I32LE, all_complete, 1, msg) < 0 ||
+               bn_h5_attr_put_str(d, "finished", finished, msg) < 0))
         ok = 0;
-    if (agree(s->comm, ok, msg) < 0) goto done;
+    if (bn_h5_agree(s->comm, ok, msg) < 0) goto done;
 
     bn_rank_timing row = *mine;
     row.rank = s->rank;
     hsize_t at = (hsize_t)s->rank, one = 1;
     if ((sp = H5Dget_space(d)) < 0 || H5Sselect_hyperslab(sp, H5S_SELECT_SET, &at, NULL, &one, NULL) < 0 ||
         (ms = H5Screate_simple(1, &one, NULL)) < 0 || H5Dwrite(d, tm, ms, sp, s->dxpl, &row) < 0) {
-        set_h5msg(msg, "%s: cannot write the timing row of rank %d", s->path, s->rank);
+        bn_h5_set_h5msg(msg, "%s: cannot write the timing row of rank %d", s->path, s->rank);
         ok = 0;
     }
-    if (agree(s->comm, ok, msg) < 0) goto done;
+    if (bn_h5_agree(s->comm, ok, msg) < 0) goto done;
 
     /* The run counter and the completeness flag, then flush. */
-    if (attr_put_int(s->file, "runs", H5T_STD_I32LE, k + 1, 0, msg) < 0 ||
-        attr_put_int(s->file, "complete", H5T_STD_I32LE, all_complete, 0, msg) < 0)
+    if (bn_h5_attr_put_int(s->file, "runs", H5T_STD_I32LE, k + 1, 0, msg) < 0 ||
+        bn_h5_attr_put_int(s->file, "complete", H5T_STD_I32LE, all_complete, 0, msg) < 0)
         ok = 0;
     if (ok && H5Fflush(s->file, H5F_SCOPE_GLOBAL) < 0) {
-        set_h5msg(msg, "%s: cannot flush", s->path);
+        bn_h5_set_h5msg(msg, "%s: cannot flush", s->path);
         ok = 0;
     }
-    if (agree(s->comm, ok, msg) < 0) goto done;
+    if (bn_h5_agree(s->comm, ok, msg) < 0) goto done;
     rc = 0;
 done:
-    h5_close(&ms);
-    h5_close(&sp);
-    h5_close(&d);
-    h5_close(&tf);
-    h5_close(&tm);
+    bn_h5_close(&ms);
+    bn_h5_close(&sp);
+    bn_h5_close(&d);
+    bn_h5_close(&tf);
+    bn_h5_close(&tm);
     /* Close: datasets, then the file (collective; fails if anything is left open). */
-    h5_close(&s->d_features);
-    h5_close(&s->d_status);
-    h5_close(&s->d_code);
-    h5_close(&s->d_reason);
-    h5_close(&s->g_timing);
-    h5_close(&s->t_reason);
-    h5_close(&s->dxpl);
+    bn_h5_close(&s->d_features);
+    bn_h5_close(&s->d_status);
+    bn_h5_close(&s->d_code);
+    bn_h5_close(&s->d_reason);
+    bn_h5_close(&s->g_timing);
+    bn_h5_close(&s->t_reason);
+    bn_h5_close(&s->dxpl);
     ok = 1;
     if (H5Fclose(s->file) < 0) {
-        set_h5msg(msg, "%s: cannot close the file", s->path);
+        bn_h5_set_h5msg(msg, "%s: cannot close the file", s->path);
         ok = 0;
     }
     s->file = -1;
-    if (agree(s->comm, ok, msg) < 0) rc = -1;
-    if (rc < 0) put_err(err, errlen, s->path, msg);
+    if (bn_h5_agree(s->comm, ok, msg) < 0) rc = -1;
+    if (rc < 0) bn_h5_put_err(err, errlen, s->path, msg);
     store_free(s);
-    quiet_off(&q);
+    bn_h5_quiet_off(&q);
     return rc;
 }
 
 void bn_store_abort(bn_store *s) {
     if (!s) return;
-    h5_quiet q;
-    quiet_on(&q);
+    bn_h5_quiet q;
+    bn_h5_quiet_on(&q);
     store_free(s);
-    quiet_off(&q);
+    bn_h5_quiet_off(&q);
 }

@@ -1,0 +1,255 @@
+/* h5util.c: small HDF5 helpers shared by the files bneck reads and writes
+ * (io/store.c, io/featread.c, io/classifier.c): one-line error messages with
+ * HDF5's innermost reason, error agreement between ranks, and scalar
+ * attributes. See h5util.h. */
+#include "config.h"
+
+#include "io/h5util.h"
+
+#include "pipeline/log.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ messages */
+
+/* Format into msg (BN_H5_MSG_LEN) unless it already holds a message: the first
+ * failure is the one worth reporting. */
+void bn_h5_set_msg(char *msg, const char *fmt, ...) {
+    if (msg[0]) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, BN_H5_MSG_LEN, fmt, ap);
+    va_end(ap);
+}
+
+/* H5Ewalk2 callback: keep the description of the innermost error that has one. */
+static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
+    (void)n;
+    char *out = data;
+    if (e->desc && e->desc[0]) snprintf(out, 256, "%s", e->desc);
+    return 0;
+}
+
+/* Like bn_h5_set_msg, then append the innermost message of HDF5's error stack (the
+ * one left by the call that just failed), when there is one. */
+void bn_h5_set_h5msg(char *msg, const char *fmt, ...) {
+    if (msg[0]) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, BN_H5_MSG_LEN, fmt, ap);
+    va_end(ap);
+    char detail[256] = "";
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_cb, detail);
+    if (detail[0]) {
+        size_t len = strlen(msg);
+        snprintf(msg + len, BN_H5_MSG_LEN - len, " [HDF5: %s]", detail);
+    }
+}
+
+/* Copy msg into the caller's err buffer (which may be NULL or 0 bytes),
+ * starting it with "path: " unless it already names the file. */
+void bn_h5_put_err(char *err, size_t errlen, const char *path, const char *msg) {
+    if (!err || !errlen) return;
+    size_t pl = path ? strlen(path) : 0;
+    if (pl && strncmp(msg, path, pl) != 0)
+        snprintf(err, errlen, "%s: %s", path, msg);
+    else
+        snprintf(err, errlen, "%s", msg);
+}
+
+/* Collective over comm. Agree on whether every rank succeeded (ok != 0).
+ * Returns 0 when all did; else -1 on every rank, with msg (BN_H5_MSG_LEN) replaced
+ * by the message of the lowest failing rank (a generic one if it had none). */
+int bn_h5_agree(MPI_Comm comm, int ok, char *msg) {
+    int rank = 0;
+    mpiCheck(MPI_Comm_rank(comm, &rank));
+    int mine = ok ? INT_MAX : rank, first = INT_MAX;
+    mpiCheck(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm));
+    if (first == INT_MAX) return 0;
+    char buf[BN_H5_MSG_LEN];
+    if (rank == first) {
+        if (msg[0])
+            snprintf(buf, sizeof buf, "%s", msg);
+        else
+            snprintf(buf, sizeof buf, "rank %d failed without a reason", rank);
+    }
+    mpiCheck(MPI_Bcast(buf, BN_H5_MSG_LEN, MPI_CHAR, first, comm));
+    buf[BN_H5_MSG_LEN - 1] = 0;
+    memcpy(msg, buf, BN_H5_MSG_LEN);
+    return -1;
+}
+
+
+/* Save HDF5's automatic error printing into q and switch it off. */
+void bn_h5_quiet_on(bn_h5_quiet *q) {
+    q->func = NULL;
+    q->data = NULL;
+    H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+/* Restore what bn_h5_quiet_on saved. */
+void bn_h5_quiet_off(const bn_h5_quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->func, q->data); }
+
+/* ------------------------------------------------------------ small helpers */
+
+/* Close an HDF5 identifier of any kind if it is open, and mark it closed. */
+void bn_h5_close(hid_t *id) {
+    if (*id < 0) return;
+    switch (H5Iget_type(*id)) {
+    case H5I_FILE: H5Fclose(*id); break;
+    case H5I_GROUP: H5Gclose(*id); break;
+    case H5I_DATASET: H5Dclose(*id); break;
+    case H5I_DATASPACE: H5Sclose(*id); break;
+    case H5I_DATATYPE: H5Tclose(*id); break;
+    case H5I_ATTR: H5Aclose(*id); break;
+    case H5I_GENPROP_LST: H5Pclose(*id); break;
+    default: break;
+    }
+    *id = -1;
+}
+
+/* A fixed-length UTF-8 C string type of len bytes (at least 1) with the given padding. */
+hid_t bn_h5_str_type(size_t len, H5T_str_t pad) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t < 0) return -1;
+    if (H5Tset_size(t, len ? len : 1) < 0 || H5Tset_strpad(t, pad) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0) {
+        H5Tclose(t);
+        return -1;
+    }
+    return t;
+}
+
+/* Create scalar attribute name on loc holding value (a NUL-terminated fixed
+ * string of strlen+1 bytes). Returns 0 or -1 with msg set. */
+int bn_h5_attr_put_str(hid_t loc, const char *name, const char *value, char *msg) {
+    int rc = -1;
+    hid_t sp = -1, t = -1, a = -1;
+    if ((sp = H5Screate(H5S_SCALAR)) < 0 || (t = bn_h5_str_type(strlen(value) + 1, H5T_STR_NULLTERM)) < 0 ||
+        (a = H5Acreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT)) < 0 || H5Awrite(a, t, value) < 0) {
+        bn_h5_set_h5msg(msg, "cannot write attribute '%s'", name);
+        goto done;
+    }
+    rc = 0;
+done:
+    bn_h5_close(&a);
+    bn_h5_close(&t);
+    bn_h5_close(&sp);
+    return rc;
+}
+
+/* Create (create != 0) or overwrite scalar integer attribute name on loc,
+ * stored as file type ftype. Returns 0 or -1 with msg set. */
+int bn_h5_attr_put_int(hid_t loc, const char *name, hid_t ftype, long long value, int create, char *msg) {
+    int rc = -1;
+    hid_t sp = -1, a = -1;
+    if (create) {
+        if ((sp = H5Screate(H5S_SCALAR)) < 0 || (a = H5Acreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT)) < 0) {
+            bn_h5_set_h5msg(msg, "cannot create attribute '%s'", name);
+            goto done;
+        }
+    } else if ((a = H5Aopen(loc, name, H5P_DEFAULT)) < 0) {
+        bn_h5_set_h5msg(msg, "cannot open attribute '%s'", name);
+        goto done;
+    }
+    if (H5Awrite(a, H5T_NATIVE_LLONG, &value) < 0) {
+        bn_h5_set_h5msg(msg, "cannot write attribute '%s'", name);
+        goto done;
+    }
+    rc = 0;
+done:
+    bn_h5_close(&a);
+    bn_h5_close(&sp);
+    return rc;
+}
+
+/* Read string attribute name of loc (fixed-length or variable-length, as
+ * other tools may write it) into a new string *out. Returns 0; 1 when the
+ * attribute is missing or not a scalar string (no message); -1 on an HDF5
+ * failure with msg set. */
+int bn_h5_attr_get_str(hid_t loc, const char *name, char **out, char *msg) {
+    int rc = -1;
+    hid_t a = -1, ft = -1, mt = -1, sp = -1;
+    *out = NULL;
+    htri_t ex = H5Aexists(loc, name);
+    if (ex < 0) {
+        bn_h5_set_h5msg(msg, "cannot look for attribute '%s'", name);
+        return -1;
+    }
+    if (ex == 0) return 1;
+    if ((a = H5Aopen(loc, name, H5P_DEFAULT)) < 0 || (ft = H5Aget_type(a)) < 0 || (sp = H5Aget_space(a)) < 0) {
+        bn_h5_set_h5msg(msg, "cannot open attribute '%s'", name);
+        goto done;
+    }
+    if (H5Tget_class(ft) != H5T_STRING || H5Sget_simple_extent_npoints(sp) != 1) {
+        rc = 1;
+        goto done;
+    }
+    /* Read in the file's own string type: HDF5 does not convert between
+     * character sets. */
+    htri_t vl = H5Tis_variable_str(ft);
+    if (vl < 0 || (mt = H5Tcopy(ft)) < 0) {
+        bn_h5_set_h5msg(msg, "cannot read attribute '%s'", name);
+        goto done;
+    }
+    if (vl) {
+        char *s = NULL;
+        if (H5Aread(a, mt, &s) < 0) {
+            bn_h5_set_h5msg(msg, "cannot read attribute '%s'", name);
+            goto done;
+        }
+        *out = strdupCheck(s ? s : "");
+        H5free_memory(s);
+    } else {
+        size_t len = H5Tget_size(ft);
+        char *s = callocCheck(len + 1, 1);
+        if (len == 0 || H5Aread(a, mt, s) < 0) {
+            free(s);
+            bn_h5_set_h5msg(msg, "cannot read attribute '%s'", name);
+            goto done;
+        }
+        *out = s;
+    }
+    rc = 0;
+done:
+    bn_h5_close(&mt);
+    bn_h5_close(&sp);
+    bn_h5_close(&ft);
+    bn_h5_close(&a);
+    return rc;
+}
+
+/* Read scalar integer attribute name of loc into *v. Returns 0; 1 when it is
+ * missing or not a scalar integer (no message); -1 on failure with msg set. */
+int bn_h5_attr_get_int(hid_t loc, const char *name, long long *v, char *msg) {
+    int rc = -1;
+    hid_t a = -1, ft = -1, sp = -1;
+    htri_t ex = H5Aexists(loc, name);
+    if (ex < 0) {
+        bn_h5_set_h5msg(msg, "cannot look for attribute '%s'", name);
+        return -1;
+    }
+    if (ex == 0) return 1;
+    if ((a = H5Aopen(loc, name, H5P_DEFAULT)) < 0 || (ft = H5Aget_type(a)) < 0 || (sp = H5Aget_space(a)) < 0) {
+        bn_h5_set_h5msg(msg, "cannot open attribute '%s'", name);
+        goto done;
+    }
+    if (H5Tget_class(ft) != H5T_INTEGER || H5Sget_simple_extent_npoints(sp) != 1) {
+        rc = 1;
+        goto done;
+    }
+    if (H5Aread(a, H5T_NATIVE_LLONG, v) < 0) {
+        bn_h5_set_h5msg(msg, "cannot read attribute '%s'", name);
+        goto done;
+    }
+    rc = 0;
+done:
+    bn_h5_close(&sp);
+    bn_h5_close(&ft);
+    bn_h5_close(&a);
+    return rc;
+}

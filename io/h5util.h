@@ -1,0 +1,53 @@
+/* h5util.h: small HDF5 helpers shared by every file bneck reads or writes.
+ *
+ * Conventions: functions that can fail take msg, a buffer of BN_H5_MSG_LEN
+ * bytes that keeps the first failure's one-line message (later ones are
+ * dropped: the first is the one worth reporting). HDF5's own error printing
+ * is switched off around each entry point with bn_h5_quiet_on/off, and the
+ * innermost HDF5 reason is appended to messages instead.
+ */
+#ifndef BN_H5UTIL_H
+#define BN_H5UTIL_H
+
+#include <hdf5.h>
+#include <mpi.h>
+#include <stddef.h>
+
+#define BN_H5_MSG_LEN 1024 /* bytes of an error message, as broadcast between ranks */
+
+/* Format into msg unless it already holds a message. */
+void bn_h5_set_msg(char *msg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Like bn_h5_set_msg, then append " [HDF5: innermost reason]" when HDF5's
+ * error stack has one (left by the call that just failed). */
+void bn_h5_set_h5msg(char *msg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Copy msg into err (may be NULL/0 bytes), prefixed by "path: " unless it
+ * already starts with the path. */
+void bn_h5_put_err(char *err, size_t errlen, const char *path, const char *msg);
+/* Collective over comm: agree whether every rank succeeded (ok != 0).
+ * Returns 0 when all did; else -1 on every rank with msg replaced by the
+ * lowest failing rank's message. */
+int bn_h5_agree(MPI_Comm comm, int ok, char *msg);
+
+/* Saved HDF5 automatic error printing, restored on the way out of an entry point. */
+typedef struct {
+    H5E_auto2_t func; /* previous handler */
+    void *data;       /* its client data */
+} bn_h5_quiet;
+void bn_h5_quiet_on(bn_h5_quiet *q);      /* save and switch off */
+void bn_h5_quiet_off(const bn_h5_quiet *q); /* restore */
+
+/* Close an identifier of any kind if open (>= 0), and set it to -1. */
+void bn_h5_close(hid_t *id);
+/* A fixed-length UTF-8 string type of len bytes (at least 1). -1 on failure. */
+hid_t bn_h5_str_type(size_t len, H5T_str_t pad);
+
+/* Scalar attributes. put_*: 0 or -1 with msg set. put_int creates the
+ * attribute with file type ftype (create != 0) or overwrites it. get_*: 0;
+ * 1 when missing or of another kind (no message); -1 with msg set. get_str
+ * returns a new string (fixed or variable length in the file). */
+int bn_h5_attr_put_str(hid_t loc, const char *name, const char *value, char *msg);
+int bn_h5_attr_put_int(hid_t loc, const char *name, hid_t ftype, long long value, int create, char *msg);
+int bn_h5_attr_get_str(hid_t loc, const char *name, char **out, char *msg);
+int bn_h5_attr_get_int(hid_t loc, const char *name, long long *v, char *msg);
+
+#endif
