@@ -11,5 +11,9 @@ int bn_cmd_mkweights(int argc, char **argv); /* stages/mkweights.c */
 int bn_cmd_features(int argc, char **argv); /* stages/features.c */
 int bn_cmd_benchmark(int argc, char **argv); /* stages/benchmark.c */
 int bn_cmd_extract(int argc, char **argv); /* stages/extract.c */
+int bn_cmd_train(int argc, char **argv);    /* stages/train.c */
+int bn_cmd_classify(int argc, char **argv); /* stages/classify.c */
+int bn_cmd_retrain(int argc, char **argv);  /* stages/retrain.c */
+int bn_cmd_mkfeatures(int argc, char **argv); /* stages/mkfeatures.c */
 
 #endif

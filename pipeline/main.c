@@ -16,9 +16,13 @@ static const struct {
     const char *summary;              /* for "bneck --help" */
 } commands[] = {
     {"extract", bn_cmd_extract, "the main job: features of a whole corpus into one shared HDF5 file, across MPI ranks"},
+    {"train", bn_cmd_train, "retrain the final layer on a features file (allreduce SGD, retrain.py's defaults)"},
+    {"classify", bn_cmd_classify, "label new images with a trained classifier: top 5 per image, or a CSV for a corpus"},
+    {"retrain", bn_cmd_retrain, "the whole workflow in one command, with retrain.py's flag names: extract, then train"},
     {"corpus", bn_cmd_corpus, "scan a corpus: classes, counts, split sizes, rejected files; --decode checks every image"},
     {"mkcorpus", bn_cmd_mkcorpus, "write a synthetic labelled JPEG/PNG corpus for demos and tests"},
     {"mkweights", bn_cmd_mkweights, "write a random Inception v3 weights file (Keras layout) for demos and tests"},
+    {"mkfeatures", bn_cmd_mkfeatures, "write a synthetic features file (training tests and benchmarks at any size)"},
     {"features", bn_cmd_features, "print or save the 2048-wide bottleneck of some images"},
     {"benchmark", bn_cmd_benchmark, "measure the engine: images/s, GFLOP/s, memory"},
 };

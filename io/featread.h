@@ -1,0 +1,55 @@
+/* featread.h: reading a features file (docs/format.md) for train and classify.
+ *
+ * Opening is collective over a communicator (parallel HDF5, MPI-IO): every
+ * rank gets the per-image metadata (status, label, split: a few bytes per
+ * image) and the identity. Feature rows are then read independently, each
+ * rank only the rows it needs, by hyperslab.
+ */
+#ifndef BN_FEATREAD_H
+#define BN_FEATREAD_H
+
+#include <mpi.h>
+#include <stddef.h>
+
+typedef struct bn_feats_file bn_feats_file; /* the open HDF5 file (opaque) */
+
+typedef struct {
+    char *path;                 /* file name, for messages (owned) */
+    long long n;                /* rows (images) */
+    int dim;                    /* features per row (2048) */
+    int nclasses;               /* classes */
+    char **label_names;         /* (nclasses) class names (owned) */
+    char weights_sha256[65];    /* identity: the weights the features came from */
+    char preprocess[16];        /* identity: "keras" or "tf2015" */
+    char dct[16];               /* identity: "accurate" or "fast" */
+    char corpus_sha256[65];     /* the corpus listing (docs/format.md) */
+    int complete;               /* root attribute "complete" */
+    unsigned char *status;      /* (n) BN_ROW_* (owned) */
+    unsigned char *split;       /* (n) bn_split (owned) */
+    int *label;                 /* (n) class index (owned) */
+    unsigned long long *path_offsets; /* (n+1), after bn_feats_load_paths, else NULL */
+    char *path_bytes;           /* all paths, after bn_feats_load_paths, else NULL */
+    bn_feats_file *file;        /* (owned) */
+} bn_feats;
+
+/* Collective. Open path and read its metadata on every rank. Refuses, with a
+ * reason in err (the same on every rank), anything that is not a
+ * bneck-features file of a known version, or whose metadata is inconsistent
+ * (a label out of range, a bad split value). Returns 0 or -1. */
+int bn_feats_open(const char *path, MPI_Comm comm, bn_feats *f, char *err, size_t errlen);
+
+/* Independent. Read rows rows[0..cnt) (ascending row numbers) into out
+ * (cnt, dim). Consecutive rows are read together, at most chunk_rows per
+ * read. Returns 0, or -1 with a reason. */
+int bn_feats_read(bn_feats *f, const long long *rows, long long cnt, float *out, char *err, size_t errlen);
+
+/* Independent. Load every image path (path_offsets, path_bytes). 0 or -1. */
+int bn_feats_load_paths(bn_feats *f, char *err, size_t errlen);
+
+/* Path of row i as a new NUL-terminated string (after bn_feats_load_paths). */
+char *bn_feats_path(const bn_feats *f, long long i);
+
+/* Collective. Close the file and free everything. */
+void bn_feats_close(bn_feats *f);
+
+#endif
