@@ -1,7 +1,9 @@
 #!/bin/bash
-# demo.sh: the built-in demo. Makes a synthetic flower-like corpus and a
-# random (BN-calibrated) weights file, checks the corpus, then runs the main
-# job, bneck extract, under mpirun with 2 ranks.
+# demo.sh: the built-in demo, the whole pipeline. Makes a synthetic
+# flower-like corpus and a random (BN-calibrated) weights file, checks the
+# corpus, runs the main job, bneck extract, under mpirun with 2 ranks, trains
+# the final layer on the features (bneck train, 2 ranks), and classifies an
+# image with the result.
 # Usage: jobs/demo.sh [WORKDIR]   (default: ./demo)
 # Environment: BNECK (binary, default ./bneck), DEMO_RANKS (default 2),
 #              DEMO_CLASSES (default 5), DEMO_PER_CLASS (default 60).
@@ -23,3 +25,7 @@ echo
 echo "== bneck extract on $ranks ranks: Inception v3 features into $work/features.h5"
 mpirun --oversubscribe --bind-to none -n "$ranks" "$bneck" extract --images "$work/corpus" --weights "$work/weights.h5" \
     --out "$work/features.h5"
+echo
+echo "== bneck train on $ranks ranks: the final layer on those features (retrain.py's defaults, 4000 steps)"
+mpirun --oversubscribe --bind-to none -n "$ranks" "$bneck" train --features "$work/features.h5" \
+    --out "$work/classifier.h5" --eval-interval 500
