@@ -29,3 +29,6 @@ echo
 echo "== bneck train on $ranks ranks: the final layer on those features (retrain.py's defaults, 4000 steps)"
 mpirun --oversubscribe --bind-to none -n "$ranks" "$bneck" train --features "$work/features.h5" \
     --out "$work/classifier.h5" --eval-interval 500
+echo
+echo "== bneck classify: the top classes of one image with the new classifier"
+"$bneck" classify --weights "$work/weights.h5" --classifier "$work/classifier.h5" "$work/corpus/daisy/daisy_0000.jpg"

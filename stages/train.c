@@ -312,6 +312,10 @@ static int run_train(const train_opts *o) {
     if (C < 2) {
         snprintf(why, sizeof why, "%s: has %d class; training needs at least 2", o->features, C);
         hint = "a corpus needs two or more class folders (or manifest labels)";
+    } else if (C > 4096) {
+        snprintf(why, sizeof why, "%s: has %d classes; bneck train handles at most 4096 (the confusion matrix and "
+                 "gradient grow as the square and the product of classes and features)", o->features, C);
+        hint = "group the classes, or train on a subset";
     } else if (tr.n == 0 || va.n == 0 || te.n == 0) {
         const char *which = tr.n == 0 ? "training" : va.n == 0 ? "validation" : "test";
         snprintf(why, sizeof why, "%s: no usable %s images (%lld done rows: %lld train, %lld validation, %lld test; %lld failed, %lld pending)",
