@@ -30,8 +30,16 @@
  * CPU's vector width. x is the row as doubles (see bn_sm_widen). */
 void bn_sm_logits(const double *Wt, const double *b, int C, int dim, const double *x, double *z);
 
+/* Logits of m rows X (m, dim) into Z (m, C): each row exactly as
+ * bn_sm_logits computes it alone (faster: rows share weight loads). */
+void bn_sm_logits_batch(const double *Wt, const double *b, int C, int dim, const double *X, int m, double *Z);
+
 /* Copy a float row into doubles (exact). */
 void bn_sm_widen(const float *x, int dim, double *out);
+
+/* Ask the CPU to start loading a row that will be needed soon (training
+ * rows are drawn at random, so the hardware cannot guess them). */
+void bn_sm_prefetch(const float *x, int dim);
 
 /* Turn logits z (C) into probabilities in place. Returns log(sum(exp(z))),
  * from which the cross entropy of class y is lse - z[y] (taken before the call). */
@@ -59,6 +67,10 @@ void bn_sm_round_rows(float *x, size_t n, int dim, const double *q);
  * argmax is y. */
 void bn_sm_sample(const double *Wt, const double *b, int C, int dim, const double *x, int y, int gbits, double *p,
                   double *e, double *loss, int *correct);
+
+/* The second half of bn_sm_sample, from logits p (C) already computed,
+ * turned into probabilities in place. */
+void bn_sm_error(double *p, int C, int y, int gbits, double *e, double *loss, int *correct);
 
 /* Accumulate the exact gradient of m samples: dWt (C, dim) += E^T X and
  * db (C) += sum of E rows, where E (m, C) are error signals from

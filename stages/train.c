@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define READ_CHUNK 4096 /* rows per read while loading */
 
@@ -118,10 +119,27 @@ static long long draw(bn_rng *r, const split_t *s, int C, int class_sampling) {
     }
 }
 
+/* Memory for feature rows. Batches touch rows at random, so large blocks ask
+ * for huge pages (fewer TLB misses) where the kernel offers them. */
+static float *rows_alloc(size_t bytes) {
+    const size_t huge = (size_t)2 << 20;
+    if (bytes >= huge) {
+        void *p = NULL;
+        size_t len = (bytes + huge - 1) / huge * huge;
+        if (posix_memalign(&p, huge, len) == 0) {
+#ifdef MADV_HUGEPAGE
+            madvise(p, len, MADV_HUGEPAGE); /* a hint: failure is harmless */
+#endif
+            return p;
+        }
+    }
+    return mallocCheck(bytes);
+}
+
 /* Read this rank's rows of the three splits. Returns 0 or -1 (err set). */
 static int load_rows(bn_feats *f, split_t *sp[3], char *err, size_t errlen) {
     const size_t dim = (size_t)f->dim;
-    for (int k = 0; k < 3; k++) sp[k]->x = mallocCheck(((size_t)(sp[k]->hi - sp[k]->lo) + 1) * dim * sizeof(float));
+    for (int k = 0; k < 3; k++) sp[k]->x = rows_alloc(((size_t)(sp[k]->hi - sp[k]->lo) + 1) * dim * sizeof(float));
     /* Merge the three blocks in row order and read in chunks. */
     long long pos[3] = {sp[0]->lo, sp[1]->lo, sp[2]->lo};
     long long *rows = mallocCheck(sizeof(long long) * READ_CHUNK);
@@ -415,7 +433,8 @@ static int run_train(const train_opts *o) {
     const size_t nred = (size_t)C * dim + (size_t)C + 2;
     double *red = mallocCheck(sizeof(double) * nred), *sum = mallocCheck(sizeof(double) * nred);
     long long *batch = mallocCheck(sizeof(long long) * (size_t)o->batch);
-    double *E = mallocCheck(sizeof(double) * (size_t)o->batch * C);
+    double *E = mallocCheck(sizeof(double) * (size_t)o->batch * C), *Z = mallocCheck(sizeof(double) * (size_t)o->batch * C);
+    int *ylocal = mallocCheck(sizeof(int) * (size_t)o->batch);
     double *X = mallocCheck(sizeof(double) * (size_t)o->batch * dim);
     double *p = mallocCheck(sizeof(double) * (size_t)C), *e = mallocCheck(sizeof(double) * (size_t)C);
     const double loss_grid = 0x1.0p24; /* per-sample losses are summed on a 2^-24 grid: exact in any order */
@@ -428,14 +447,21 @@ static int run_train(const train_opts *o) {
         for (long long j = 0; j < o->batch; j++) batch[j] = draw(&rbatch, &tr, C, class_sampling);
         memset(red, 0, sizeof(double) * nred);
         int m = 0;
+        long long nextl = 0; /* the local sample after j, to prefetch */
         for (long long j = 0; j < o->batch; j++) {
             long long t = batch[j];
             if (t < tr.lo || t >= tr.hi) continue;
-            double *xd = X + (size_t)m * dim, loss;
+            if (nextl <= j) nextl = j + 1;
+            while (nextl < o->batch && (batch[nextl] < tr.lo || batch[nextl] >= tr.hi)) nextl++;
+            if (nextl < o->batch) bn_sm_prefetch(tr.x + (size_t)(batch[nextl] - tr.lo) * dim, dim);
+            bn_sm_widen(tr.x + (size_t)(t - tr.lo) * dim, dim, X + (size_t)m * dim);
+            ylocal[m++] = tr.label[t];
+        }
+        bn_sm_logits_batch(Wt, b, C, dim, X, m, Z);
+        for (int k = 0; k < m; k++) {
+            double loss;
             int correct;
-            bn_sm_widen(tr.x + (size_t)(t - tr.lo) * dim, dim, xd);
-            bn_sm_sample(Wt, b, C, dim, xd, tr.label[t], gbits, p, E + (size_t)m * C, &loss, &correct);
-            m++;
+            bn_sm_error(Z + (size_t)k * C, C, ylocal[k], gbits, E + (size_t)k * C, &loss, &correct);
         }
         bn_sm_accumulate(m, C, dim, E, X, red, red + (size_t)C * dim);
         double tr0 = bn_now();
@@ -453,13 +479,11 @@ static int run_train(const train_opts *o) {
          * validation sample. */
         double te0 = bn_now();
         double st[3] = {0, 0, 0}, gst[3];
-        for (long long j = 0; j < o->batch; j++) {
-            long long t = batch[j];
-            if (t < tr.lo || t >= tr.hi) continue;
+        bn_sm_logits_batch(Wt, b, C, dim, X, m, Z); /* X still holds this rank's rows of the batch */
+        for (int k = 0; k < m; k++) {
             double loss;
             int correct;
-            bn_sm_widen(tr.x + (size_t)(t - tr.lo) * dim, dim, X);
-            bn_sm_sample(Wt, b, C, dim, X, tr.label[t], gbits, p, e, &loss, &correct);
+            bn_sm_error(Z + (size_t)k * C, C, ylocal[k], gbits, e, &loss, &correct);
             st[0] += rint(loss * loss_grid) / loss_grid;
             st[1] += correct;
         }
@@ -590,6 +614,8 @@ static int run_train(const train_opts *o) {
     free(e);
     free(X);
     free(E);
+    free(Z);
+    free(ylocal);
     free(batch);
     free(sum);
     free(red);

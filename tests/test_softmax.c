@@ -157,6 +157,26 @@ int main(void) {
         free(W);
         free(x);
     }
+    /* A row's logits are the same bits alone or in a group of any size
+     * (training computes them in groups, evaluation one by one). */
+    {
+        enum { M = 9, D = 2048 + 5, CC = 3 };
+        double *W = malloc(sizeof(double) * CC * D), *X = malloc(sizeof(double) * M * D), Zb[M * CC], z1[CC];
+        double b3[CC] = {0.25, 0, -0.5};
+        for (int i = 0; i < CC * D; i++) W[i] = bn_rng_normal(&r);
+        for (int i = 0; i < M * D; i++) X[i] = bn_rng_uniform(&r) * 3;
+        for (int m = 1; m <= M; m++) {
+            bn_sm_logits_batch(W, b3, CC, D, X, m, Zb);
+            int same_bits = 1;
+            for (int k = 0; k < m; k++) {
+                bn_sm_logits(W, b3, CC, D, X + (size_t)k * D, z1);
+                same_bits &= memcmp(z1, Zb + k * CC, sizeof z1) == 0;
+            }
+            CHECK(same_bits, "group of %d rows: logits differ from the row alone", m);
+        }
+        free(W);
+        free(X);
+    }
     double pz[3] = {1000, 1000, -1000};
     double lse = bn_sm_softmax(pz, 3);
     CHECK(fabs(pz[0] - 0.5) < 1e-15 && pz[2] == 0 && fabs(lse - (1000 + log(2))) < 1e-9, "softmax overflow handling");
