@@ -21,7 +21,7 @@ field() { sed -n "s/^$1 *\([0-9.]*\).*/\1/p" | head -1; }
 
 echo "== machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
 echo "== 1. 3,670 rows, 5 classes, 4000 steps"
-mpi 2 "$bneck" mkfeatures "$work/flowers.h5" --rows 3670 --classes 5 --noise 20 --seed 1 -q
+mpi 2 "$bneck" mkfeatures "$work/flowers.h5" --rows 3670 --classes 5 --noise 20 --seed 1 --force -q
 best=()
 for n in 1 2; do
     t=1e9
@@ -57,7 +57,7 @@ big=${BENCH_TRAIN_BIG_ROWS:-1000000}
 if [ "$big" -gt 0 ]; then
     echo "== 2. $big rows, 100 classes, 4000 steps, 2 ranks"
     t0=$(date +%s.%N)
-    mpi 2 "$bneck" mkfeatures "$work/big.h5" --rows "$big" --classes 100 --noise 20 --seed 2 -q
+    mpi 2 "$bneck" mkfeatures "$work/big.h5" --rows "$big" --classes 100 --noise 20 --seed 2 --force -q
     t1=$(date +%s.%N)
     ls -l "$work/big.h5" | awk -v t="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" '{ printf "mkfeatures: %.2f GB written in %.1f s\n", $5 / 1e9, t }'
     mpi 2 "$bneck" train --features "$work/big.h5" --out "$work/big_c.h5" | grep -v "^Step "

@@ -90,7 +90,9 @@ static int read_meta(bn_feats *f, hid_t file, char *msg) {
     }
     free(fmt);
     if ((r = bn_h5_attr_get_int(file, "version", &ver, msg)) != 0 || ver != BN_STORE_VERSION) {
-        if (r >= 0)
+        if (r > 0)
+            bn_h5_set_msg(msg, "%s: the version attribute is missing: the file is damaged or not written by bneck", path);
+        else if (r == 0)
             bn_h5_set_msg(msg, "%s: features file version %lld is not supported (this bneck reads version %d); "
                           "use the bneck that wrote it", path, ver, BN_STORE_VERSION);
         return -1;
@@ -101,6 +103,20 @@ static int read_meta(bn_feats *f, hid_t file, char *msg) {
         return -1;
     }
     if (bn_h5_attr_get_int(file, "complete", &complete, msg) < 0) return -1;
+    /* Check the row count against a dataset before trusting it for memory. */
+    {
+        hid_t d = -1, sp = -1;
+        hsize_t dims[2] = {0, 0};
+        int good = H5Lexists(file, "status", H5P_DEFAULT) > 0 && (d = H5Dopen2(file, "status", H5P_DEFAULT)) >= 0 &&
+                   (sp = H5Dget_space(d)) >= 0 && H5Sget_simple_extent_ndims(sp) == 1 &&
+                   H5Sget_simple_extent_dims(sp, dims, NULL) == 1 && dims[0] == (hsize_t)n;
+        bn_h5_close(&sp);
+        bn_h5_close(&d);
+        if (!good) {
+            bn_h5_set_msg(msg, "%s: attribute n_images (%lld) does not match dataset 'status': the file is damaged", path, n);
+            return -1;
+        }
+    }
     if (get_ident(file, path, "weights_sha256", f->weights_sha256, sizeof f->weights_sha256, msg) ||
         get_ident(file, path, "preprocess", f->preprocess, sizeof f->preprocess, msg) ||
         get_ident(file, path, "dct", f->dct, sizeof f->dct, msg) ||
@@ -290,9 +306,11 @@ int bn_feats_read(bn_feats *f, const long long *rows, long long cnt, float *out,
     for (long long a = 0; a < cnt;) {
         /* The longest run of rows from a whose span stays within SPAN_ROWS. */
         long long b = a + 1;
-        while (b < cnt && rows[b] - rows[a] < SPAN_ROWS) b++;
+        while (b < cnt && rows[b] - rows[a] < SPAN_ROWS && rows[b] >= rows[a]) b++;
         long long first = rows[a], span = rows[b - 1] - first + 1;
-        if (first < 0 || rows[b - 1] >= f->n || span < b - a) {
+        int ascending = 1;
+        for (long long k = a + 1; k < b; k++) ascending &= rows[k] > rows[k - 1];
+        if (first < 0 || rows[b - 1] >= f->n || !ascending) {
             bn_h5_set_msg(msg, "%s: internal error: rows to read are out of range or not ascending", f->path);
             goto done;
         }

@@ -39,8 +39,9 @@ typedef struct {
 int bn_feats_open(const char *path, MPI_Comm comm, bn_feats *f, char *err, size_t errlen);
 
 /* Independent. Read rows rows[0..cnt) (ascending row numbers) into out
- * (cnt, dim). Consecutive rows are read together, at most chunk_rows per
- * read. Returns 0, or -1 with a reason. */
+ * (cnt, dim). Rows within a span of 1024 are read together, in one
+ * hyperslab. Returns 0, or -1 with a reason (rows out of range or not
+ * strictly ascending included). */
 int bn_feats_read(bn_feats *f, const long long *rows, long long cnt, float *out, char *err, size_t errlen);
 
 /* Independent. Load every image path (path_offsets, path_bytes). 0 or -1. */

@@ -13,8 +13,8 @@
 /* The logits are the hot loop of training. The binary is built for any
  * x86-64, so this function is also compiled for AVX2 and AVX-512 and picked
  * at run time. Contraction into fused multiply-adds is off, so every variant
- * rounds exactly as the plain one and all give the same bits: a job may mix
- * node types and still train the same classifier. */
+ * rounds exactly as the plain one and all give the same bits, whichever
+ * variant a node picks. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define HOT_LOOP __attribute__((target_clones("avx512f", "avx2", "default"), optimize("fp-contract=off")))
 #else

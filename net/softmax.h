@@ -15,7 +15,7 @@
  *  - the per-sample error signal p - onehot(y), in [-1, 1], is rounded to a
  *    multiple of 2^-gbits;
  *  - every product is then an integer times q[i] 2^-gbits below 2^(xbits +
- *    gbits), and any sum of B of them stays below 2^53, so double precision
+ *    gbits), and any sum of B of them stays at most 2^53 in magnitude, so double precision
  *    adds them exactly, in any order (BLAS, MPI_Allreduce alike).
  * bn_sm_bits chooses xbits and gbits for a batch size.
  */

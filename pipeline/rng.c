@@ -18,6 +18,15 @@ void bn_rng_seed(bn_rng *r, uint64_t seed) {
     }
 }
 
+void bn_rng_seed_stream(bn_rng *r, uint64_t seed, uint64_t stream) {
+    /* Mix the seed first, so that nearby seeds and streams do not alias. */
+    uint64_t x = seed + 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    bn_rng_seed(r, x ^ (stream * 0xd1b54a32d192ed03ULL));
+}
+
 uint64_t bn_rng_next(bn_rng *r) {
     uint64_t *s = r->s;
     uint64_t out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;

@@ -12,6 +12,9 @@ typedef struct {
 
 /* Seed from one 64-bit value (any value, 0 included). */
 void bn_rng_seed(bn_rng *r, uint64_t seed);
+/* Seed stream number `stream` of a seed (the seed is mixed first, so seeds
+ * s and s + 1 or streams k and k + 1 give unrelated sequences). */
+void bn_rng_seed_stream(bn_rng *r, uint64_t seed, uint64_t stream);
 /* The next 64 random bits. */
 uint64_t bn_rng_next(bn_rng *r);
 /* Uniform integer in [0, n), n >= 1, without modulo bias. */

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define DIM 2048       /* features per row */
 #define WRITE_ROWS 512 /* rows per write */
@@ -32,8 +33,9 @@
 int bn_cmd_mkfeatures(int argc, char **argv) {
     long long rows = 1000, classes = 5, seed = 1, pfail = 0, ppend = 0;
     double noise = 1.0, vp = 10, tp = 10;
-    int verbose = 0, quiet = 0;
+    int verbose = 0, quiet = 0, force = 0;
     const bn_opt opts[] = {
+        {"force", 0, BN_OPT_FLAG, &force, NULL, NULL, 0, 0, NULL, "replace OUT if it exists"},
         {"rows", 'n', BN_OPT_INT, &rows, "N", "1000", 1, 1e10, NULL, "rows (images)"},
         {"classes", 'c', BN_OPT_INT, &classes, "N", "5", 1, 100000, NULL, "classes"},
         {"noise", 0, BN_OPT_DOUBLE, &noise, "X", "1.0", 0, 1e6, NULL, "per-feature noise around the class mean (larger: classes overlap more)"},
@@ -99,8 +101,17 @@ int bn_cmd_mkfeatures(int argc, char **argv) {
     char settings[256], err[1024];
     snprintf(settings, sizeof settings, "{\"synthetic\": true, \"rows\": %lld, \"classes\": %lld, \"noise\": %g, \"seed\": %lld}",
              rows, classes, noise, seed);
-    if (rank == 0) remove(out);
-    mpiCheck(MPI_Barrier(MPI_COMM_WORLD));
+    int exists = 0;
+    if (rank == 0) {
+        exists = access(out, F_OK) == 0;
+        if (exists && force) exists = remove(out) != 0;
+        if (exists) bn_error("give another name, or --force to replace it", "%s: exists%s", out, force ? " and cannot be removed" : "");
+    }
+    mpiCheck(MPI_Bcast(&exists, 1, MPI_INT, 0, MPI_COMM_WORLD));
+    if (exists) {
+        bn_corpus_free(&c);
+        return BN_EXIT_FAIL;
+    }
     int resumed = 0;
     bn_store *st = bn_store_open(out, MPI_COMM_WORLD, &c, &id, settings, &resumed, err, sizeof err);
     if (!st) {

@@ -46,17 +46,23 @@ static const struct {
     {"random_scale", 1, FLAG_DEFAULT_ONLY, "0|0.0", "image distortions are not supported: bneck computes each bottleneck once"},
     {"random_brightness", 1, FLAG_DEFAULT_ONLY, "0|0.0", "image distortions are not supported: bneck computes each bottleneck once"},
     {"architecture", 1, FLAG_DEFAULT_ONLY, "inception_v3", "bneck runs Inception v3 only"},
-    {"tfhub_module", 1, FLAG_DEFAULT_ONLY, "", "bneck runs Inception v3 from a Keras weights file (--weights), not TF Hub modules"},
+    {"tfhub_module", 1, FLAG_DEFAULT_ONLY, "*inception_v3*", "bneck runs Inception v3 (from a Keras weights file, --weights), not other TF Hub modules"},
 };
 #define NFOREIGN (sizeof foreign / sizeof foreign[0])
 
-/* Is v one of the '|'-separated values in list? */
+/* Is v one of the '|'-separated values in list? A value "*text*" matches
+ * any v containing text. */
 static int one_of(const char *v, const char *list) {
     size_t n = strlen(v);
     for (const char *p = list;;) {
         const char *bar = strchr(p, '|');
         size_t len = bar ? (size_t)(bar - p) : strlen(p);
-        if (len == n && strncmp(p, v, n) == 0) return 1;
+        if (len >= 2 && p[0] == '*' && p[len - 1] == '*') {
+            char part[128];
+            snprintf(part, sizeof part, "%.*s", (int)(len - 2), p + 1);
+            if (strstr(v, part)) return 1;
+        } else if (len == n && strncmp(p, v, n) == 0)
+            return 1;
         if (!bar) return 0;
         p = bar + 1;
     }
@@ -115,7 +121,7 @@ static int make_dir(const char *dir) {
     mpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
     if (rank == 0) {
         char *p = strdupCheck(dir);
-        for (char *s = p + 1;; s++) {
+        for (char *s = p[0] ? p + 1 : p;; s++) {
             char c = *s;
             if (c == '/' || c == 0) {
                 *s = 0;
@@ -198,7 +204,11 @@ int bn_cmd_retrain(int argc, char **argv) {
     if (!image_dir) return bn_cli_usage(&spec, "--image_dir DIR is required");
     if (!weights) return bn_cli_usage(&spec, "--weights FILE is required (a Keras Inception v3 .h5; bneck mkweights makes a random one)");
     if (vp + tp > 100) return bn_cli_usage(&spec, "--validation_percentage plus --testing_percentage is over 100");
-    if (val_batch == 0 || test_batch == 0) return bn_cli_usage(&spec, "batch sizes must be -1 (all) or at least 1");
+    if (val_batch == 0 || test_batch == 0)
+        return bn_cli_usage(&spec, "--validation_batch_size and --test_batch_size must be -1 (all) or at least 1");
+    if (!(lr > 0)) return bn_cli_usage(&spec, "--learning_rate must be above 0");
+    if (!bottleneck_dir[0]) return bn_cli_usage(&spec, "--bottleneck_dir must not be empty");
+    if (!output_graph[0] || !output_labels[0]) return bn_cli_usage(&spec, "--output_graph and --output_labels must not be empty");
     bn_cli_apply_verbosity(verbose, quiet);
     if (make_dir(bottleneck_dir)) return BN_EXIT_FAIL;
 

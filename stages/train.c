@@ -29,9 +29,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define READ_CHUNK 4096 /* rows per read while loading */
+#define TILE 256        /* samples of a step processed together */
 
 /* Streams of the seeded generator: one per purpose, so that changing how
  * often evaluation runs never changes the training batches. */
@@ -181,7 +185,8 @@ static int load_rows(bn_feats *f, split_t *sp[3], char *err, size_t errlen) {
 
 /* Correct predictions (and confusion counts, when conf is not NULL) of the
  * sample idx[0..n) of split s, counting only the samples this rank holds.
- * misses (when not NULL) collects (split index, predicted) of the wrong ones. */
+ * misses (when not NULL) collects (position in the sample, split index,
+ * predicted class) of the wrong ones. */
 static long long evaluate(const split_t *s, const long long *idx, long long n, const double *Wt, const double *b, int C,
                           int dim, long long *conf, long long **misses, long long *nmiss) {
     double *z = mallocCheck(sizeof(double) * (size_t)C), *xd = mallocCheck(sizeof(double) * (size_t)dim);
@@ -195,15 +200,37 @@ static long long evaluate(const split_t *s, const long long *idx, long long n, c
         correct += pred == y;
         if (conf) conf[(size_t)y * C + pred]++;
         if (misses && pred != y) {
-            *misses = reallocCheck(*misses, sizeof(long long) * 2 * (size_t)(*nmiss + 1));
-            (*misses)[2 * *nmiss] = t;
-            (*misses)[2 * *nmiss + 1] = pred;
+            *misses = reallocCheck(*misses, sizeof(long long) * 3 * (size_t)(*nmiss + 1));
+            (*misses)[3 * *nmiss] = j;
+            (*misses)[3 * *nmiss + 1] = t;
+            (*misses)[3 * *nmiss + 2] = pred;
             (*nmiss)++;
         }
     }
     free(xd);
     free(z);
     return correct;
+}
+
+/* Widen the rows of n samples (batch positions pos[0..n)) of split s into X
+ * (n, dim) and their labels into y; next (a batch position, or -1) is the
+ * sample after them, whose row is prefetched. Rows are drawn at random, so
+ * each is prefetched one sample ahead. */
+static void load_tile(const split_t *s, const long long *batch, const long long *pos, int n, long long next, int dim,
+                      double *X, int *y) {
+    for (int k = 0; k < n; k++) {
+        long long t = batch[pos[k]];
+        long long after = k + 1 < n ? batch[pos[k + 1]] : next >= 0 ? batch[next] : -1;
+        if (after >= 0) bn_sm_prefetch(s->x + (size_t)(after - s->lo) * dim, dim);
+        bn_sm_widen(s->x + (size_t)(t - s->lo) * dim, dim, X + (size_t)k * dim);
+        y[k] = s->label[t];
+    }
+}
+
+/* qsort order of records whose first field is a long long key. */
+static int cmp_first(const void *a, const void *b) {
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return (x > y) - (x < y);
 }
 
 /* A sample of split s of size want (-1: all of it, in order, idx = NULL). */
@@ -250,6 +277,13 @@ static void print_confusion(const long long *conf, char **names, int C) {
         for (int p = 0; p < C; p++) printf(" %6lld", conf[(size_t)t * C + p]);
         printf("   (%d)\n", t);
     }
+}
+
+/* Do two paths name the same existing file (or the same name)? */
+static int same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    if (!strcmp(a, b)) return 1;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 /* Default labels file: OUT with its .h5 extension replaced by .labels.txt. */
@@ -423,47 +457,49 @@ static int run_train(const train_opts *o) {
      * W's row-major order; b = 0. Kept transposed (Wt). */
     double *Wt = mallocCheck(sizeof(double) * (size_t)C * dim), *b = callocCheck((size_t)C, sizeof(double));
     bn_rng rinit, rbatch, reval;
-    bn_rng_seed(&rinit, (uint64_t)o->seed * 4 + STREAM_INIT);
-    bn_rng_seed(&rbatch, (uint64_t)o->seed * 4 + STREAM_BATCH);
-    bn_rng_seed(&reval, (uint64_t)o->seed * 4 + STREAM_EVAL);
+    bn_rng_seed_stream(&rinit, (uint64_t)o->seed, STREAM_INIT);
+    bn_rng_seed_stream(&rbatch, (uint64_t)o->seed, STREAM_BATCH);
+    bn_rng_seed_stream(&reval, (uint64_t)o->seed, STREAM_EVAL);
     for (int i = 0; i < dim; i++)
         for (int c = 0; c < C; c++) Wt[(size_t)c * dim + i] = bn_rng_truncated_normal(&rinit, 0.001);
 
-    /* Buffers of one step. The reduced vector is [dWt (C dim) | db (C) | loss | correct]. */
-    const size_t nred = (size_t)C * dim + (size_t)C + 2;
+    /* Buffers of one step. This rank's samples of the batch are processed
+     * TILE at a time (the gradient sums are exact, so tiling changes
+     * nothing). The reduced gradient is [dWt (C dim) | db (C)]. */
+    const size_t nred = (size_t)C * dim + (size_t)C;
     double *red = mallocCheck(sizeof(double) * nred), *sum = mallocCheck(sizeof(double) * nred);
     long long *batch = mallocCheck(sizeof(long long) * (size_t)o->batch);
-    double *E = mallocCheck(sizeof(double) * (size_t)o->batch * C), *Z = mallocCheck(sizeof(double) * (size_t)o->batch * C);
-    int *ylocal = mallocCheck(sizeof(int) * (size_t)o->batch);
-    double *X = mallocCheck(sizeof(double) * (size_t)o->batch * dim);
-    double *p = mallocCheck(sizeof(double) * (size_t)C), *e = mallocCheck(sizeof(double) * (size_t)C);
-    const double loss_grid = 0x1.0p24; /* per-sample losses are summed on a 2^-24 grid: exact in any order */
+    long long *mine = mallocCheck(sizeof(long long) * (size_t)o->batch); /* positions of this rank's samples */
+    double *E = mallocCheck(sizeof(double) * TILE * C), *Z = mallocCheck(sizeof(double) * TILE * C);
+    double *X = mallocCheck(sizeof(double) * TILE * dim);
+    int *ytile = mallocCheck(sizeof(int) * TILE);
+    /* Evaluation sums [loss of batch position 0..B-1 | train correct | validation correct]:
+     * each loss slot has one contributor, so the sum is exact and the mean
+     * is then taken in position order, the same on any rank count. */
+    double *L = mallocCheck(sizeof(double) * ((size_t)o->batch + 2)), *gL = mallocCheck(sizeof(double) * ((size_t)o->batch + 2));
     const double step_scale = o->lr * ldexp(1.0, -gbits) / (double)o->batch;
-    long long nhist = 0, cap = o->steps / o->eval_interval + 2;
+    long long nhist = 0, cap = 64;
     bn_eval_point *hist = mallocCheck(sizeof *hist * (size_t)cap);
 
     for (long long step = 0; step < o->steps; step++) {
         double ts = bn_now();
-        for (long long j = 0; j < o->batch; j++) batch[j] = draw(&rbatch, &tr, C, class_sampling);
-        memset(red, 0, sizeof(double) * nred);
-        int m = 0;
-        long long nextl = 0; /* the local sample after j, to prefetch */
+        long long m = 0;
         for (long long j = 0; j < o->batch; j++) {
-            long long t = batch[j];
-            if (t < tr.lo || t >= tr.hi) continue;
-            if (nextl <= j) nextl = j + 1;
-            while (nextl < o->batch && (batch[nextl] < tr.lo || batch[nextl] >= tr.hi)) nextl++;
-            if (nextl < o->batch) bn_sm_prefetch(tr.x + (size_t)(batch[nextl] - tr.lo) * dim, dim);
-            bn_sm_widen(tr.x + (size_t)(t - tr.lo) * dim, dim, X + (size_t)m * dim);
-            ylocal[m++] = tr.label[t];
+            long long t = batch[j] = draw(&rbatch, &tr, C, class_sampling);
+            if (t >= tr.lo && t < tr.hi) mine[m++] = j;
         }
-        bn_sm_logits_batch(Wt, b, C, dim, X, m, Z);
-        for (int k = 0; k < m; k++) {
-            double loss;
-            int correct;
-            bn_sm_error(Z + (size_t)k * C, C, ylocal[k], gbits, E + (size_t)k * C, &loss, &correct);
+        memset(red, 0, sizeof(double) * nred);
+        for (long long k0 = 0; k0 < m; k0 += TILE) {
+            int n = (int)(m - k0 < TILE ? m - k0 : TILE);
+            load_tile(&tr, batch, mine + k0, n, m - k0 > n ? mine[k0 + n] : -1, dim, X, ytile);
+            bn_sm_logits_batch(Wt, b, C, dim, X, n, Z);
+            for (int k = 0; k < n; k++) {
+                double loss;
+                int correct;
+                bn_sm_error(Z + (size_t)k * C, C, ytile[k], gbits, E + (size_t)k * C, &loss, &correct);
+            }
+            bn_sm_accumulate(n, C, dim, E, X, red, red + (size_t)C * dim);
         }
-        bn_sm_accumulate(m, C, dim, E, X, red, red + (size_t)C * dim);
         double tr0 = bn_now();
         me.step_s += tr0 - ts;
         mpiCheck(MPI_Allreduce(red, sum, (int)nred, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
@@ -478,25 +514,32 @@ static int run_train(const train_opts *o) {
         /* retrain.py's evaluation: the same batch after the update, then a
          * validation sample. */
         double te0 = bn_now();
-        double st[3] = {0, 0, 0}, gst[3];
-        bn_sm_logits_batch(Wt, b, C, dim, X, m, Z); /* X still holds this rank's rows of the batch */
-        for (int k = 0; k < m; k++) {
-            double loss;
-            int correct;
-            bn_sm_error(Z + (size_t)k * C, C, ylocal[k], gbits, e, &loss, &correct);
-            st[0] += rint(loss * loss_grid) / loss_grid;
-            st[1] += correct;
+        memset(L, 0, sizeof(double) * ((size_t)o->batch + 2));
+        for (long long k0 = 0; k0 < m; k0 += TILE) {
+            int n = (int)(m - k0 < TILE ? m - k0 : TILE);
+            load_tile(&tr, batch, mine + k0, n, -1, dim, X, ytile);
+            bn_sm_logits_batch(Wt, b, C, dim, X, n, Z);
+            for (int k = 0; k < n; k++) {
+                double loss;
+                int correct;
+                bn_sm_error(Z + (size_t)k * C, C, ytile[k], gbits, E, &loss, &correct);
+                L[mine[k0 + k]] = loss;
+                L[o->batch] += correct;
+            }
         }
         long long nv = 0;
         long long *vidx = eval_sample(&reval, &va, C, class_sampling, o->val_batch, &nv);
-        st[2] = (double)evaluate(&va, vidx, nv, Wt, b, C, dim, NULL, NULL, NULL);
+        L[o->batch + 1] = (double)evaluate(&va, vidx, nv, Wt, b, C, dim, NULL, NULL, NULL);
         free(vidx);
-        mpiCheck(MPI_Allreduce(st, gst, 3, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
+        mpiCheck(MPI_Allreduce(L, gL, (int)o->batch + 2, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
+        double ce = 0;
+        for (long long j = 0; j < o->batch; j++) ce += gL[j];
+        if (nhist == cap) hist = reallocCheck(hist, sizeof *hist * (size_t)(cap *= 2));
         bn_eval_point *h = &hist[nhist++];
         h->step = step;
-        h->train_accuracy = gst[1] / (double)o->batch;
-        h->cross_entropy = gst[0] / (double)o->batch;
-        h->validation_accuracy = gst[2] / (double)nv;
+        h->train_accuracy = gL[o->batch] / (double)o->batch;
+        h->cross_entropy = ce / (double)o->batch;
+        h->validation_accuracy = gL[o->batch + 1] / (double)nv;
         h->validation_n = nv;
         if (rank == 0 && !o->quiet) {
             printf("Step %lld: Train accuracy = %.1f%%\n", step, h->train_accuracy * 100);
@@ -517,17 +560,18 @@ static int run_train(const train_opts *o) {
     free(tidx);
     mpiCheck(MPI_Allreduce(conf, gconf, C * C + 1, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD));
     double test_acc = (double)gconf[(size_t)C * C] / (double)nt;
-    /* Misclassified test images: gathered to rank 0 in row order. */
+    /* Misclassified test images: gathered to rank 0, then put in sample order
+     * (row order for the whole test set). */
     int *counts = NULL, *displs = NULL;
     long long *allmiss = NULL;
     long long totmiss = 0;
     if (o->print_misclassified) {
-        int mine = (int)(2 * nmiss);
+        int mymiss = (int)(3 * nmiss);
         if (rank == 0) {
             counts = mallocCheck(sizeof(int) * (size_t)size);
             displs = mallocCheck(sizeof(int) * (size_t)size);
         }
-        mpiCheck(MPI_Gather(&mine, 1, MPI_INT, counts, 1, MPI_INT, 0, MPI_COMM_WORLD));
+        mpiCheck(MPI_Gather(&mymiss, 1, MPI_INT, counts, 1, MPI_INT, 0, MPI_COMM_WORLD));
         if (rank == 0) {
             for (int r = 0; r < size; r++) {
                 displs[r] = (int)totmiss;
@@ -535,7 +579,8 @@ static int run_train(const train_opts *o) {
             }
             allmiss = mallocCheck(sizeof(long long) * (size_t)(totmiss + 1));
         }
-        mpiCheck(MPI_Gatherv(misses, mine, MPI_LONG_LONG, allmiss, counts, displs, MPI_LONG_LONG, 0, MPI_COMM_WORLD));
+        mpiCheck(MPI_Gatherv(misses, mymiss, MPI_LONG_LONG, allmiss, counts, displs, MPI_LONG_LONG, 0, MPI_COMM_WORLD));
+        if (rank == 0) qsort(allmiss, (size_t)(totmiss / 3), 3 * sizeof(long long), cmp_first);
     }
     me.eval_s += bn_now() - te0;
     me.wall_s = bn_now() - t_start;
@@ -552,11 +597,11 @@ static int run_train(const train_opts *o) {
                 rc = BN_EXIT_FAIL;
             } else {
                 printf("=== MISCLASSIFIED TEST IMAGES ===\n");
-                for (long long j = 0; j < totmiss / 2; j++) {
-                    long long t = allmiss[2 * j];
+                for (long long j = 0; j < totmiss / 3; j++) {
+                    long long t = allmiss[3 * j + 1];
                     char *path = bn_feats_path(&f, te.row[t]);
                     printf("%70s  true: %s  predicted: %s\n", path, f.label_names[te.label[t]],
-                           f.label_names[allmiss[2 * j + 1]]);
+                           f.label_names[allmiss[3 * j + 2]]);
                     free(path);
                 }
             }
@@ -610,12 +655,13 @@ static int run_train(const train_opts *o) {
     free(conf);
     free(gconf);
     free(hist);
-    free(p);
-    free(e);
     free(X);
     free(E);
     free(Z);
-    free(ylocal);
+    free(ytile);
+    free(L);
+    free(gL);
+    free(mine);
     free(batch);
     free(sum);
     free(red);
@@ -641,8 +687,8 @@ int bn_cmd_train(int argc, char **argv) {
         {"learning-rate", 0, BN_OPT_DOUBLE, &o.lr, "X", "0.01", 0, 1e6, NULL, "gradient descent step size"},
         {"batch", 0, BN_OPT_INT, &o.batch, "N", "100", 1, 1 << 24, NULL, "images per training step (train_batch_size)"},
         {"eval-interval", 0, BN_OPT_INT, &o.eval_interval, "N", "10", 1, 1e12, NULL, "evaluate every N steps, and at the last step"},
-        {"validation-batch", 0, BN_OPT_INT, &o.val_batch, "N", "100", -1, 1e12, NULL, "validation images per evaluation; -1: all of them"},
-        {"test-batch", 0, BN_OPT_INT, &o.test_batch, "N", "-1", -1, 1e12, NULL, "test images for the final accuracy; -1: all of them"},
+        {"validation-batch", 0, BN_OPT_INT, &o.val_batch, "N", "100", -1, 1 << 24, NULL, "validation images per evaluation; -1: all of them"},
+        {"test-batch", 0, BN_OPT_INT, &o.test_batch, "N", "-1", -1, 1 << 24, NULL, "test images for the final accuracy; -1: all of them"},
         {"sampling", 0, BN_OPT_CHOICE, &o.sampling, NULL, "class", 0, 0, "class|uniform",
          "class: a class uniformly, then one of its images (retrain.py); uniform: any image"},
         {"seed", 0, BN_OPT_INT, &o.seed, "N", "0", 0, 9.2e18, NULL, "random seed: initial weights and batches; same seed, same classifier"},
@@ -675,6 +721,30 @@ int bn_cmd_train(int argc, char **argv) {
     o.quiet = quiet;
     char *lab = labels ? NULL : default_labels(o.out);
     o.labels_out = labels ? labels : lab;
+    if (same_file(o.out, o.features) || same_file(o.labels_out, o.features) || !strcmp(o.out, o.labels_out)) {
+        free(lab);
+        return bn_cli_usage(&spec, "--out and the labels file must differ from each other and from --features");
+    }
+    /* Find an unwritable output folder now, not after training. */
+    int ok = 1, rank = 0;
+    mpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
+    if (rank == 0)
+        for (int k = 0; k < 2 && ok; k++) {
+            const char *path = k ? o.labels_out : o.out;
+            char *dir = strdupCheck(path), *slash = strrchr(dir, '/');
+            if (slash) slash[slash == dir ? 1 : 0] = 0;
+            if (access(slash ? dir : ".", W_OK) != 0) {
+                bn_error("create the folder first, or write somewhere else", "%s: cannot write into folder '%s' (%s)",
+                         path, slash ? dir : ".", strerror(errno));
+                ok = 0;
+            }
+            free(dir);
+        }
+    mpiCheck(MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD));
+    if (!ok) {
+        free(lab);
+        return BN_EXIT_FAIL;
+    }
     rc = run_train(&o);
     free(lab);
     return rc;

@@ -44,7 +44,12 @@ expect 1 "c.h5: is a classifier .*not a features file" "$BNECK" train --features
 "$BNECK" mkweights "$tmp/w.h5" --seed 1 -q 2>/dev/null || fail "mkweights"
 expect 1 "w.h5: not a bneck features file \(format attribute missing\)" "$BNECK" train --features "$tmp/w.h5" --out "$tmp/d.h5"
 # An output folder that does not exist: nothing is left behind.
-expect 1 "nodir/c.h5" "$BNECK" train --features "$tmp/sparse.h5" --out "$tmp/nodir/c.h5" --sampling uniform --steps 2 -q
+expect 1 "nodir/c.h5: cannot write into folder" "$BNECK" train --features "$tmp/sparse.h5" --out "$tmp/nodir/c.h5" --sampling uniform --steps 2 -q
+# The classifier or labels may not overwrite the features file.
+expect 2 "must differ from each other and from --features" "$BNECK" train --features "$tmp/sparse.h5" --out "$tmp/sparse.h5"
+expect 2 "must differ" "$BNECK" train --features "$tmp/sparse.h5" --out "$tmp/e.h5" --labels "$tmp/sparse.h5"
+"$BNECK" mkfeatures "$tmp/sparse.h5" --rows 30 -q 2> "$tmp/err" && fail "mkfeatures replaced an existing file"
+grep -q "sparse.h5: exists" "$tmp/err" || fail "mkfeatures: no message for an existing file"
 # Bad command lines.
 expect 2 "validation-batch must be -1" "$BNECK" train --features "$tmp/sparse.h5" --out "$tmp/c.h5" --validation-batch 0
 expect 2 "--out FILE is required" "$BNECK" train --features "$tmp/sparse.h5"
