@@ -90,6 +90,6 @@ refuse "--flip_left_right=True is not supported" --weights "$tmp/w.h5" --flip_le
 refuse "--architecture=mobilenet_1.0_224 is not supported: bneck runs Inception v3 only" --weights "$tmp/w.h5" --architecture=mobilenet_1.0_224
 refuse "--weights FILE is required" --how_many_training_steps 10
 refuse "--learning_rate must be above 0" --weights "$tmp/w.h5" --learning_rate 0
-refuse "--bottleneck_dir must not be empty" --weights "$tmp/w.h5" --bottleneck_dir ""
+refuse "--bottleneck_dir expects a value, got an empty string" --weights "$tmp/w.h5" --bottleneck_dir ""
 refuse "unknown option '--no_such_flag'" --weights "$tmp/w.h5" --no_such_flag 3
 echo "retrain ok"
