@@ -51,20 +51,6 @@ static hid_t history_type(int file) {
 
 /* ------------------------------------------------------------ write */
 
-/* Scalar float64 attribute name = v on loc. 0 or -1 with msg set. */
-static int put_double(hid_t loc, const char *name, double v, char *msg) {
-    int rc = -1;
-    hid_t sp = -1, a = -1;
-    if ((sp = H5Screate(H5S_SCALAR)) < 0 || (a = H5Acreate2(loc, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
-        H5Awrite(a, H5T_NATIVE_DOUBLE, &v) < 0)
-        bn_h5_set_h5msg(msg, "cannot write attribute '%s'", name);
-    else
-        rc = 0;
-    bn_h5_close(&a);
-    bn_h5_close(&sp);
-    return rc;
-}
-
 /* Create dataset name (file type ftype, rank-d dims, no timestamps) and
  * write buf (memory type mtype) into it. 0 or -1 with msg set. */
 static int put_dset(hid_t file, const char *name, hid_t ftype, int rank, const hsize_t *dims, hid_t mtype,
@@ -148,7 +134,7 @@ static int write_contents(hid_t f, const bn_classifier *c, char *msg) {
         bn_h5_attr_put_str(f, "settings", c->settings ? c->settings : "{}", msg) < 0 ||
         bn_h5_attr_put_int(f, "n_classes", H5T_STD_I32LE, C, 1, msg) < 0 ||
         bn_h5_attr_put_int(f, "dim", H5T_STD_I32LE, dim, 1, msg) < 0 ||
-        put_double(f, "test_accuracy", c->test_accuracy, msg) < 0 ||
+        bn_h5_attr_put_double(f, "test_accuracy", c->test_accuracy, msg) < 0 ||
         bn_h5_attr_put_int(f, "test_n", H5T_STD_I64LE, c->test_n, 1, msg) < 0 ||
         bn_h5_attr_put_int(f, "train_n", H5T_STD_I64LE, c->train_n, 1, msg) < 0 ||
         bn_h5_attr_put_int(f, "excluded_n", H5T_STD_I64LE, c->excluded_n, 1, msg) < 0 ||
@@ -313,35 +299,11 @@ static int need_int(hid_t f, const char *name, long long *v, char *msg) {
     return r == 0 ? 0 : -1;
 }
 
-/* Required scalar float attribute. 0 or -1 with msg set. */
+/* Required scalar number attribute, as a double. 0 or -1 with msg set. */
 static int need_double(hid_t f, const char *name, double *v, char *msg) {
-    int rc = -1;
-    hid_t a = -1, ft = -1, sp = -1;
-    htri_t ex = H5Aexists(f, name);
-    if (ex <= 0) {
-        if (ex < 0) bn_h5_set_h5msg(msg, "cannot look for attribute '%s'", name);
-        else bn_h5_set_msg(msg, "attribute '%s' is missing: the file is damaged", name);
-        return -1;
-    }
-    if ((a = H5Aopen(f, name, H5P_DEFAULT)) < 0 || (ft = H5Aget_type(a)) < 0 || (sp = H5Aget_space(a)) < 0) {
-        bn_h5_set_h5msg(msg, "cannot open attribute '%s'", name);
-        goto done;
-    }
-    H5T_class_t cl = H5Tget_class(ft);
-    if ((cl != H5T_FLOAT && cl != H5T_INTEGER) || H5Sget_simple_extent_npoints(sp) != 1) {
-        bn_h5_set_msg(msg, "attribute '%s' is not a number: the file is damaged", name);
-        goto done;
-    }
-    if (H5Aread(a, H5T_NATIVE_DOUBLE, v) < 0) {
-        bn_h5_set_h5msg(msg, "cannot read attribute '%s'", name);
-        goto done;
-    }
-    rc = 0;
-done:
-    bn_h5_close(&sp);
-    bn_h5_close(&ft);
-    bn_h5_close(&a);
-    return rc;
+    int r = bn_h5_attr_get_double(f, name, v, msg);
+    if (r > 0) bn_h5_set_msg(msg, "attribute '%s' is missing or not a number: the file is damaged", name);
+    return r == 0 ? 0 : -1;
 }
 
 /* Open dataset name and check its class and shape (rank dims). Returns the

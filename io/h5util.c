@@ -223,9 +223,10 @@ done:
     return rc;
 }
 
-/* Read scalar integer attribute name of loc into *v. Returns 0; 1 when it is
- * missing or not a scalar integer (no message); -1 on failure with msg set. */
-int bn_h5_attr_get_int(hid_t loc, const char *name, long long *v, char *msg) {
+/* Read scalar numeric attribute name of loc as memory type mt into v: an
+ * integer attribute, or (allow_float) a float one too. Returns 0; 1 when it
+ * is missing or of another kind (no message); -1 with msg set. */
+static int attr_get_num(hid_t loc, const char *name, hid_t mt, int allow_float, void *v, char *msg) {
     int rc = -1;
     hid_t a = -1, ft = -1, sp = -1;
     htri_t ex = H5Aexists(loc, name);
@@ -238,11 +239,12 @@ int bn_h5_attr_get_int(hid_t loc, const char *name, long long *v, char *msg) {
         bn_h5_set_h5msg(msg, "cannot open attribute '%s'", name);
         goto done;
     }
-    if (H5Tget_class(ft) != H5T_INTEGER || H5Sget_simple_extent_npoints(sp) != 1) {
+    H5T_class_t cl = H5Tget_class(ft);
+    if ((cl != H5T_INTEGER && !(allow_float && cl == H5T_FLOAT)) || H5Sget_simple_extent_npoints(sp) != 1) {
         rc = 1;
         goto done;
     }
-    if (H5Aread(a, H5T_NATIVE_LLONG, v) < 0) {
+    if (H5Aread(a, mt, v) < 0) {
         bn_h5_set_h5msg(msg, "cannot read attribute '%s'", name);
         goto done;
     }
@@ -251,5 +253,26 @@ done:
     bn_h5_close(&sp);
     bn_h5_close(&ft);
     bn_h5_close(&a);
+    return rc;
+}
+
+int bn_h5_attr_get_int(hid_t loc, const char *name, long long *v, char *msg) {
+    return attr_get_num(loc, name, H5T_NATIVE_LLONG, 0, v, msg);
+}
+
+int bn_h5_attr_get_double(hid_t loc, const char *name, double *v, char *msg) {
+    return attr_get_num(loc, name, H5T_NATIVE_DOUBLE, 1, v, msg);
+}
+
+int bn_h5_attr_put_double(hid_t loc, const char *name, double v, char *msg) {
+    int rc = -1;
+    hid_t sp = -1, a = -1;
+    if ((sp = H5Screate(H5S_SCALAR)) < 0 || (a = H5Acreate2(loc, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
+        H5Awrite(a, H5T_NATIVE_DOUBLE, &v) < 0)
+        bn_h5_set_h5msg(msg, "cannot write attribute '%s'", name);
+    else
+        rc = 0;
+    bn_h5_close(&a);
+    bn_h5_close(&sp);
     return rc;
 }
