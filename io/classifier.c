@@ -252,19 +252,11 @@ static int probe(const char *path, char *msg) {
         bn_h5_set_msg(msg, "is a folder, not a bneck classifier file");
         return -1;
     }
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
+    int found = bn_h5_signature(path, (long long)sb.st_size);
+    if (found < 0) {
         bn_h5_set_msg(msg, "cannot open the classifier: %s", strerror(errno));
         return -1;
     }
-    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
-    int found = 0;
-    for (long long off = 0; !found && off + 8 <= (long long)sb.st_size; off = off ? 2 * off : 512) {
-        unsigned char b[8];
-        if (fseeko(fp, (off_t)off, SEEK_SET) != 0 || fread(b, 1, 8, fp) != 8) break;
-        found = memcmp(b, sig, 8) == 0;
-    }
-    fclose(fp);
     if (!found) {
         bn_h5_set_msg(msg, "not a bneck classifier: not an HDF5 file%s", sb.st_size == 0 ? " (it is empty)" : "");
         return -1;

@@ -167,6 +167,26 @@ done:
     return rc;
 }
 
+/* Open attribute name of loc with its type and space. Returns 0 (all three
+ * open); 1 when it does not exist (no message); -1 with msg set (nothing
+ * left open). */
+static int attr_open(hid_t loc, const char *name, hid_t *a, hid_t *ft, hid_t *sp, char *msg) {
+    htri_t ex = H5Aexists(loc, name);
+    if (ex < 0) {
+        bn_h5_set_h5msg(msg, "cannot look for attribute '%s'", name);
+        return -1;
+    }
+    if (ex == 0) return 1;
+    if ((*a = H5Aopen(loc, name, H5P_DEFAULT)) < 0 || (*ft = H5Aget_type(*a)) < 0 || (*sp = H5Aget_space(*a)) < 0) {
+        bn_h5_set_h5msg(msg, "cannot open attribute '%s'", name);
+        bn_h5_close(sp);
+        bn_h5_close(ft);
+        bn_h5_close(a);
+        return -1;
+    }
+    return 0;
+}
+
 /* Read string attribute name of loc (fixed-length or variable-length, as
  * other tools may write it) into a new string *out. Returns 0; 1 when the
  * attribute is missing or not a scalar string (no message); -1 on an HDF5
@@ -175,16 +195,8 @@ int bn_h5_attr_get_str(hid_t loc, const char *name, char **out, char *msg) {
     int rc = -1;
     hid_t a = -1, ft = -1, mt = -1, sp = -1;
     *out = NULL;
-    htri_t ex = H5Aexists(loc, name);
-    if (ex < 0) {
-        bn_h5_set_h5msg(msg, "cannot look for attribute '%s'", name);
-        return -1;
-    }
-    if (ex == 0) return 1;
-    if ((a = H5Aopen(loc, name, H5P_DEFAULT)) < 0 || (ft = H5Aget_type(a)) < 0 || (sp = H5Aget_space(a)) < 0) {
-        bn_h5_set_h5msg(msg, "cannot open attribute '%s'", name);
-        goto done;
-    }
+    int r = attr_open(loc, name, &a, &ft, &sp, msg);
+    if (r != 0) return r;
     if (H5Tget_class(ft) != H5T_STRING || H5Sget_simple_extent_npoints(sp) != 1) {
         rc = 1;
         goto done;
@@ -229,16 +241,8 @@ done:
 static int attr_get_num(hid_t loc, const char *name, hid_t mt, int allow_float, void *v, char *msg) {
     int rc = -1;
     hid_t a = -1, ft = -1, sp = -1;
-    htri_t ex = H5Aexists(loc, name);
-    if (ex < 0) {
-        bn_h5_set_h5msg(msg, "cannot look for attribute '%s'", name);
-        return -1;
-    }
-    if (ex == 0) return 1;
-    if ((a = H5Aopen(loc, name, H5P_DEFAULT)) < 0 || (ft = H5Aget_type(a)) < 0 || (sp = H5Aget_space(a)) < 0) {
-        bn_h5_set_h5msg(msg, "cannot open attribute '%s'", name);
-        goto done;
-    }
+    int r = attr_open(loc, name, &a, &ft, &sp, msg);
+    if (r != 0) return r;
     H5T_class_t cl = H5Tget_class(ft);
     if ((cl != H5T_INTEGER && !(allow_float && cl == H5T_FLOAT)) || H5Sget_simple_extent_npoints(sp) != 1) {
         rc = 1;
@@ -275,4 +279,18 @@ int bn_h5_attr_put_double(hid_t loc, const char *name, double v, char *msg) {
     bn_h5_close(&a);
     bn_h5_close(&sp);
     return rc;
+}
+
+int bn_h5_signature(const char *path, long long size) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    int found = 0;
+    for (long long off = 0; !found && off + 8 <= size; off = off ? 2 * off : 512) {
+        unsigned char b[8];
+        if (fseeko(f, (off_t)off, SEEK_SET) != 0 || fread(b, 1, 8, f) != 8) break;
+        found = memcmp(b, sig, 8) == 0;
+    }
+    fclose(f);
+    return found;
 }

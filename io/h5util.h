@@ -36,6 +36,11 @@ typedef struct {
 void bn_h5_quiet_on(bn_h5_quiet *q);      /* save and switch off */
 void bn_h5_quiet_off(const bn_h5_quiet *q); /* restore */
 
+/* Does the file at path (size bytes long) carry the HDF5 signature, at
+ * offset 0 or after a user block of 512, 1024, 2048, ... bytes? 1 yes, 0 no,
+ * -1 when it cannot be opened (errno says why). */
+int bn_h5_signature(const char *path, long long size);
+
 /* Close an identifier of any kind if open (>= 0), and set it to -1. */
 void bn_h5_close(hid_t *id);
 /* A fixed-length UTF-8 string type of len bytes (at least 1). -1 on failure. */

@@ -117,21 +117,11 @@ static int probe_path(const char *path, char *msg) {
         bn_h5_set_msg(msg, "%s: is a folder, not a bneck features file; give a file name with --out", path);
         return -1;
     }
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    int found = bn_h5_signature(path, (long long)sb.st_size);
+    if (found < 0) {
         bn_h5_set_msg(msg, "%s: exists but cannot be read (%s)", path, strerror(errno));
         return -1;
     }
-    /* The HDF5 signature sits at offset 0, or after a user block of 512,
-     * 1024, 2048, ... bytes. */
-    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
-    int found = 0;
-    for (long long off = 0; !found && off + 8 <= (long long)sb.st_size; off = off ? 2 * off : 512) {
-        unsigned char b[8];
-        if (fseeko(f, (off_t)off, SEEK_SET) != 0 || fread(b, 1, 8, f) != 8) break;
-        found = memcmp(b, sig, 8) == 0;
-    }
-    fclose(f);
     if (!found) {
         bn_h5_set_msg(msg, "%s: not a bneck features file (not even an HDF5 file%s); use another --out or delete it", path,
                 sb.st_size == 0 ? ": it is empty, perhaps left by a run killed while creating it" : "");

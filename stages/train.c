@@ -103,8 +103,7 @@ static void split_build(split_t *s, const bn_feats *f, int sp, long long rlo, lo
         s->class_at[f->label[i] + 1]++;
         k++;
     }
-    if (s->lo < 0 || s->hi < s->lo) s->lo = s->hi = s->n;
-    if (s->hi < s->lo) s->hi = s->lo;
+    if (s->lo < 0 || s->hi < s->lo) s->lo = s->hi = s->n; /* none of this split's rows in the block */
     for (int c = 0; c < f->nclasses; c++) s->class_at[c + 1] += s->class_at[c];
     long long *fill = mallocCheck(sizeof(long long) * ((size_t)f->nclasses + 1));
     memcpy(fill, s->class_at, sizeof(long long) * ((size_t)f->nclasses + 1));
