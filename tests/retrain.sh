@@ -32,7 +32,7 @@ cmd=($two "$BNECK" retrain --image_dir=c --weights "$tmp/w.h5" --bottleneck_dir 
      --learning_rate=0.02 --testing_percentage 15 --validation_percentage=15 --eval_step_interval 100
      --train_batch_size 50 --validation_batch_size=-1 --test_batch_size -1 --print_misclassified_test_images
      --summaries_dir /tmp/retrain_logs --model_dir=/tmp/imagenet --flip_left_right=False --random_crop 0
-     --architecture inception_v3)
+     --architecture inception_v3 --tfhub_module https://tfhub.dev/google/imagenet/inception_v3/feature_vector/3)
 timeout 600 "${cmd[@]}" > "$tmp/out" 2> "$tmp/err" || { cat "$tmp/out" "$tmp/err"; fail "retrain failed"; }
 cat "$tmp/out"
 [ "$(grep -c "note: --summaries_dir is accepted and ignored" "$tmp/err")" = 1 ] || { cat "$tmp/err"; fail "note for --summaries_dir (once)"; }
@@ -88,6 +88,8 @@ refuse() {  # pattern args...
 refuse "--random_crop=10 is not supported: image distortions" --weights "$tmp/w.h5" --random_crop 10
 refuse "--flip_left_right=True is not supported" --weights "$tmp/w.h5" --flip_left_right
 refuse "--architecture=mobilenet_1.0_224 is not supported: bneck runs Inception v3 only" --weights "$tmp/w.h5" --architecture=mobilenet_1.0_224
+refuse "--tfhub_module=https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/feature_vector/3 is not supported" \
+    --weights "$tmp/w.h5" --tfhub_module https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/feature_vector/3
 refuse "--weights FILE is required" --how_many_training_steps 10
 refuse "--learning_rate must be above 0" --weights "$tmp/w.h5" --learning_rate 0
 refuse "--bottleneck_dir expects a value, got an empty string" --weights "$tmp/w.h5" --bottleneck_dir ""

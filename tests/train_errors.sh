@@ -50,6 +50,14 @@ expect 2 "must differ from each other and from --features" "$BNECK" train --feat
 expect 2 "must differ" "$BNECK" train --features "$tmp/sparse.h5" --out "$tmp/e.h5" --labels "$tmp/sparse.h5"
 "$BNECK" mkfeatures "$tmp/sparse.h5" --rows 30 -q 2> "$tmp/err" && fail "mkfeatures replaced an existing file"
 grep -q "sparse.h5: exists" "$tmp/err" || fail "mkfeatures: no message for an existing file"
+# A damaged row count is refused before anything is allocated from it.
+PY=${PYTHON3:-/usr/bin/python3}
+if "$PY" -c 'import h5py' 2>/dev/null; then
+    cp "$tmp/sparse.h5" "$tmp/damaged.h5"
+    "$PY" -c "import h5py, numpy as np; h5py.File('$tmp/damaged.h5', 'a').attrs['n_images'] = np.int64(10**13)"
+    expect 1 "damaged.h5: attribute n_images \(10000000000000\) does not match dataset 'status'" \
+        "$BNECK" train --features "$tmp/damaged.h5" --out "$tmp/f.h5"
+fi
 # Bad command lines.
 expect 2 "validation-batch must be -1" "$BNECK" train --features "$tmp/sparse.h5" --out "$tmp/c.h5" --validation-batch 0
 expect 2 "--out FILE is required" "$BNECK" train --features "$tmp/sparse.h5"
