@@ -15,6 +15,7 @@ enum {
     BN_EXIT_OK = 0,        /* success */
     BN_EXIT_FAIL = 1,      /* the run failed (bad input files, I/O, ...) */
     BN_CLI_USAGE = 2,      /* bad command line */
+    BN_EXIT_RESUME = 75,   /* stopped before the end (a signal): rerun the same command to resume (EX_TEMPFAIL) */
 };
 
 typedef enum {
