@@ -19,9 +19,6 @@ HN=${SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}/tests/hosts
 if [ "$(id -u)" = 0 ]; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
-# Until extract shares its work without MPI one-sided windows: Open MPI's
-# default osc (rdma) cannot make a window across TCP hosts (MPI_ERR_WIN).
-export OMPI_MCA_osc=pt2pt
 
 tmp=$(mktemp -d)
 nets=()
