@@ -2,7 +2,8 @@
 # slurm_pipeline.sh: slurm/pipeline.sbatch, submitted unchanged to a private
 # one-node Slurm cluster (tests/slurm/cluster) with 2 tasks: the features
 # and the classifier must equal a direct one-rank run's, the predictions CSV
-# must cover the corpus, the launcher must be srun --mpi=pmix for this Open
+# must cover the corpus; slurm/retrain.sbatch, alongside, must write its
+# classifier and labels; the launcher must be srun --mpi=pmix for this Open
 # MPI build, and every slurm/*.sbatch must carry the same launcher block.
 set -euo pipefail
 . "$SRCDIR/tests/slurm/lib.sh"
@@ -16,7 +17,7 @@ for s in "$SRCDIR"/slurm/*.sbatch; do
 done
 
 "$BNECK" mkweights "$tmp/w.h5" --seed 4 -q
-"$BNECK" mkcorpus "$tmp/c" --classes 3 --per-class 4 --seed 5 -q
+"$BNECK" mkcorpus "$tmp/c" --classes 3 --per-class 3 --seed 5 -q
 opts=(--backend gemm --threads 1 --batch 2)
 train=(--steps 40 --eval-interval 20 --seed 1)
 
@@ -24,7 +25,17 @@ id=$(cd "$tmp" && BNECK_TRAIN_OPTS="${train[*]}" BNECK_CLASSIFY="$tmp/c" BNECK_C
     sbatch --parsable --nodes=1 --ntasks=2 --cpus-per-task=1 --time=10 --output="$tmp/pipeline.log" \
     "$SRCDIR/slurm/pipeline.sbatch" "$tmp/c" "$tmp/w.h5" "$tmp/work" "${opts[@]}")
 [ -n "$id" ] || fail "sbatch gave no job id"
+# retrain.sbatch alongside, one task: retrain.py's flags after WORK_DIR.
+rid=$(cd "$tmp" && sbatch --parsable --ntasks=1 --cpus-per-task=1 --time=10 --output="$tmp/retrain.log" \
+    "$SRCDIR/slurm/retrain.sbatch" "$tmp/c" "$tmp/w.h5" "$tmp/rt" --how_many_training_steps 20 \
+    --backend gemm --threads 1)
+[ -n "$rid" ] || fail "sbatch gave no job id for retrain.sbatch"
 wait_job "$id" COMPLETED 240
+wait_job "$rid" COMPLETED 240
+for f in rt/bottleneck/features.h5 rt/classifier.h5 rt/labels.txt; do
+    [ -s "$tmp/$f" ] || fail "retrain.sbatch wrote no $f"
+done
+[ "$(wc -l < "$tmp/rt/labels.txt")" = 3 ] || fail "retrain.sbatch: labels.txt has not 3 classes"
 grep -q "launcher: srun --mpi=pmix" "$tmp/pipeline.log" || fail "the launcher was not srun --mpi=pmix"
 grep -q "tasks; launcher" "$tmp/pipeline.log" && grep -q "^bneck: job $id (restart 0) on .*, 2 tasks" "$tmp/pipeline.log" \
     || fail "the job did not run with 2 tasks"
@@ -41,7 +52,7 @@ t = sys.argv[1]
 a, b = h5py.File(t + "/ref.h5", "r"), h5py.File(t + "/work/features.h5", "r")
 assert int(b.attrs["complete"]) == 1, "features file not complete"
 sa, sb = a["status"][()], b["status"][()]
-assert len(sa) == 12 and (sa == 1).all() and (sa == sb).all(), (sa, sb)
+assert len(sa) == 9 and (sa == 1).all() and (sa == sb).all(), (sa, sb)
 assert a["features"][()].tobytes() == b["features"][()].tobytes(), "feature rows differ"
 assert len(b["timing/run_%d" % (int(b.attrs["runs"]) - 1)]) == 2, "the job's run had not 2 ranks"
 ca, cb = h5py.File(t + "/ref-classifier.h5", "r"), h5py.File(t + "/work/classifier.h5", "r")
@@ -53,7 +64,7 @@ for n in names:
     assert ca[n][()].tobytes() == cb[n][()].tobytes(), "classifier dataset %s differs" % n
 rows = list(csv.reader(open(t + "/work/predictions.csv")))
 body = [r for r in rows if r and not r[0].startswith("path")]
-assert len(body) == 12, "predictions: %d rows" % len(body)
-print("pipeline job == direct run: 12 feature rows, %d classifier datasets, 12 predictions" % len(names))
+assert len(body) == 9, "predictions: %d rows" % len(body)
+print("pipeline job == direct run: 9 feature rows, %d classifier datasets, 9 predictions" % len(names))
 PY
 echo "slurm pipeline: job $id completed; files equal a direct run's"

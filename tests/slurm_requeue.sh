@@ -44,7 +44,9 @@ for i in $(seq 1 120); do
 done
 [ "$(job_field "$id" Restarts)" = 1 ] || fail "job $id was not requeued within 60 s"
 grep -q "status 75); requeueing job $id" "$tmp/extract.log" || fail "the script did not requeue on status 75"
-scontrol update JobId="$id" StartTime=now 2>/dev/null || true
+wait_job "$id" PENDING 60
+echo "requeued: $(job_field "$id" JobState), reason $(job_field "$id" Reason); starting it now"
+scontrol update JobId="$id" StartTime=now || fail "scontrol update StartTime=now"
 wait_job "$id" COMPLETED 240
 [ "$(job_field "$id" Restarts)" = 1 ] || fail "job $id ran $(job_field "$id" Restarts) restarts, not 1"
 grep -q "^bneck: job $id (restart 1)" "$tmp/extract.log" || fail "no second run in the log"
