@@ -733,6 +733,16 @@ static void put_reason(char *dst, const char *r) {
     memcpy(dst, r, len);
 }
 
+/* Fault injection for tests: BNECK_FAULT_WRITE="R:K" makes the K-th write
+ * (1-based) of rank R and every later one fail, as a full disk would. */
+static int fault_due(bn_store *s) {
+    static int writes = 0;
+    const char *f = getenv("BNECK_FAULT_WRITE");
+    int r = -1, k = 0;
+    if (!f || sscanf(f, "%d:%d", &r, &k) != 2 || r != s->rank) return 0;
+    return ++writes >= k;
+}
+
 int bn_store_write(bn_store *s, const long long *idx, int cnt, const float *feat, const unsigned char *status,
                    const unsigned char *code, const char *const *reason, char *err, size_t errlen) {
     bn_h5_quiet q;
@@ -752,6 +762,10 @@ int bn_store_write(bn_store *s, const long long *idx, int cnt, const float *feat
     }
     if (cnt == 0) {
         rc = 0;
+        goto done;
+    }
+    if (fault_due(s)) {
+        bn_h5_set_msg(msg, "%s: write of %d rows failed (fault injected by BNECK_FAULT_WRITE)", s->path, cnt);
         goto done;
     }
     ord = mallocCheck((size_t)cnt * sizeof *ord);

@@ -73,6 +73,21 @@ static void *server_main(void *arg) {
     return NULL;
 }
 
+int bn_dispatch_check(MPI_Comm comm, char *err, size_t errlen) {
+    int size = 1;
+    mpiCheck(MPI_Comm_size(comm, &size));
+    /* The thread level: every rank checks its own, and all agree. */
+    int level = bn_mpi_thread_level(), ok = size == 1 || level == MPI_THREAD_MULTIPLE, all_ok = 0;
+    mpiCheck(MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm));
+    if (all_ok) return 0;
+    snprintf(err, errlen,
+             "this MPI granted %s, but sharing work across %d ranks needs MPI_THREAD_MULTIPLE (rank 0 serves "
+             "work units from a thread); use an MPI built with thread support (Open MPI >= 3 and MPICH have it: "
+             "check 'ompi_info | grep -i thread'), or run one rank per job",
+             bn_mpi_thread_name(level), size);
+    return -1;
+}
+
 bn_dispatch *bn_dispatch_start(MPI_Comm comm, long long nunits, char *err, size_t errlen) {
     bn_dispatch *d = callocCheck(1, sizeof *d);
     mpiCheck(MPI_Comm_dup(comm, &d->comm));
@@ -80,18 +95,8 @@ bn_dispatch *bn_dispatch_start(MPI_Comm comm, long long nunits, char *err, size_
     mpiCheck(MPI_Comm_size(d->comm, &d->size));
     d->nunits = nunits;
     pthread_mutex_init(&d->mu, NULL);
-    /* The thread level: every rank checks its own, and all agree. */
-    int level = bn_mpi_thread_level(), ok = d->size == 1 || level == MPI_THREAD_MULTIPLE, all_ok = 0;
-    mpiCheck(MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, d->comm));
-    if (!all_ok) {
-        snprintf(err, errlen,
-                 "this MPI granted %s, but sharing work across %d ranks needs MPI_THREAD_MULTIPLE (rank 0 serves "
-                 "work units from a thread); use an MPI built with thread support (Open MPI >= 3 and MPICH have it: "
-                 "check 'ompi_info | grep -i thread'), or run one rank per job",
-                 bn_mpi_thread_name(level), d->size);
-        goto fail;
-    }
-    ok = 1;
+    if (bn_dispatch_check(d->comm, err, errlen)) goto fail;
+    int ok = 1, all_ok = 0;
     if (d->rank == 0 && d->size > 1) {
         if (pthread_create(&d->thread, NULL, server_main, d) != 0)
             ok = 0;
@@ -104,13 +109,7 @@ bn_dispatch *bn_dispatch_start(MPI_Comm comm, long long nunits, char *err, size_
         goto fail;
     }
     return d;
-fail:
-    if (d->have_thread) { /* cannot happen with all_ok == 0 on rank 0 alone, but keep it clean */
-        pthread_mutex_lock(&d->mu);
-        d->finished = d->size;
-        pthread_mutex_unlock(&d->mu);
-        pthread_join(d->thread, NULL);
-    }
+fail: /* no thread runs here: only rank 0 starts one, and its failure is what failed */
     pthread_mutex_destroy(&d->mu);
     mpiCheck(MPI_Comm_free(&d->comm));
     free(d);

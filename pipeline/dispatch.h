@@ -29,6 +29,11 @@ typedef struct bn_dispatch bn_dispatch;
  * MPI_THREAD_MULTIPLE, or the serving thread cannot start. */
 bn_dispatch *bn_dispatch_start(MPI_Comm comm, long long nunits, char *err, size_t errlen);
 
+/* Collective over comm. 0 when work can be shared over comm (one rank, or
+ * MPI granted MPI_THREAD_MULTIPLE on every rank); else -1 with the reason in
+ * err on every rank. Stages call it before creating anything. */
+int bn_dispatch_check(MPI_Comm comm, char *err, size_t errlen);
+
 /* This rank's next unit, or -1 when none is left or a stop was asked by
  * any rank. done and failed: this rank's images since its last call, for
  * progress; stop: 1 to ask every rank to stop after its current unit.

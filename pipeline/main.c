@@ -20,6 +20,7 @@ static const struct {
     {"train", bn_cmd_train, 1, "retrain the final layer on a features file (allreduce SGD, retrain.py's defaults)"},
     {"classify", bn_cmd_classify, 0, "label new images with a trained classifier: top 5 per image, or a CSV for a corpus"},
     {"retrain", bn_cmd_retrain, 1, "the whole workflow in one command, with retrain.py's flag names: extract, then train"},
+    {"join", bn_cmd_join, 0, "merge the shard files of a job array (extract --shard K/N) into one features file"},
     {"corpus", bn_cmd_corpus, 0, "scan a corpus: classes, counts, split sizes, rejected files; --decode checks every image"},
     {"mkcorpus", bn_cmd_mkcorpus, 0, "write a synthetic labelled JPEG/PNG corpus for demos and tests"},
     {"mkweights", bn_cmd_mkweights, 0, "write a random Inception v3 weights file (Keras layout) for demos and tests"},

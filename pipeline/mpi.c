@@ -5,6 +5,7 @@
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int g_level = -1; /* granted thread level; -1: not started */
 
@@ -14,8 +15,12 @@ int bn_mpi_need(void) {
     MPI_Initialized(&inited);
     if (inited)
         mpiCheck(MPI_Query_thread(&provided));
-    else
-        mpiCheck(MPI_Init_thread(NULL, NULL, MPI_THREAD_MULTIPLE, &provided));
+    else {
+        /* BNECK_MPI_THREADS=funneled asks for less, to test the refusal. */
+        const char *want = getenv("BNECK_MPI_THREADS");
+        int level = want && !strcmp(want, "funneled") ? MPI_THREAD_FUNNELED : MPI_THREAD_MULTIPLE;
+        mpiCheck(MPI_Init_thread(NULL, NULL, level, &provided));
+    }
     g_level = provided;
     int rank = 0;
     mpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &rank));

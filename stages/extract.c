@@ -535,6 +535,10 @@ int bn_extract_run(const bn_extract_cfg *cfg, MPI_Comm comm, bn_extract_result *
                 R.es.threads, bound, bound == 1 ? "" : "s", R.es.threads, bound);
     g_stop = 0;
     int rc = BN_EXIT_FAIL;
+    if (bn_dispatch_check(comm, R.err, sizeof R.err)) {
+        if (R.rank == 0) bn_error("docs/extract.md explains the work sharing", "%s", R.err);
+        return rc;
+    }
     if (load_corpus(&R) || load_weights(&R) || open_store(&R) || start_engine(&R)) goto done;
     run_units(&R);
     rc = finish(&R, t_start, res);

@@ -46,4 +46,12 @@ void bn_extract_cfg_init(bn_extract_cfg *cfg);
  * same on every rank. */
 int bn_extract_run(const bn_extract_cfg *cfg, MPI_Comm comm, bn_extract_result *res);
 
+/* ------------------------------------------------------------ join */
+
+/* Collective over comm. Merge the n shard files paths[] (from extract
+ * --shard K/N) into out, the file one extract of the whole corpus would have
+ * written. quiet: no summary line. Returns an exit status, the same on every
+ * rank. */
+int bn_join_run(const char *out, const char *const *paths, int n, MPI_Comm comm, int quiet);
+
 #endif
