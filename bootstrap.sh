@@ -18,7 +18,7 @@ case "${1:-}" in
 esac
 
 # Debian packages: build tools, MPI, parallel HDF5, BLAS, codecs, hashing,
-# oneDNN, Python with numpy, h5py and PyTorch for the reference tests, and
+# oneDNN, Python with numpy, h5py and PyTorch for the reference tests,
 # iproute2 + util-linux (ip netns, unshare) for the test hosts (tests/hosts),
 # and Slurm with munge for the tests of slurm/*.sbatch on a private one-node cluster.
 packages=(
