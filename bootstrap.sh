@@ -18,10 +18,12 @@ case "${1:-}" in
 esac
 
 # Debian packages: build tools, MPI, parallel HDF5, BLAS, codecs, hashing,
-# oneDNN, Python with numpy, h5py and PyTorch for the reference tests, and
-# iproute2 + util-linux (ip netns, unshare) for the test hosts (tests/hosts).
+# oneDNN, Python with numpy, h5py and PyTorch for the reference tests,
+# iproute2 + util-linux (ip netns, unshare) for the test hosts (tests/hosts),
+# and Slurm with munge for the tests of slurm/*.sbatch on a private one-node cluster.
 packages=(
     build-essential autoconf automake libtool pkg-config procps iproute2 util-linux
+    slurm-wlm munge
     openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
     libopenblas-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev nettle-dev libdnnl-dev
     python3 python3-numpy python3-h5py python3-torch python3-torchvision
