@@ -7,6 +7,7 @@
 #include "pipeline/cli.h"
 #include "pipeline/commands.h"
 #include "pipeline/log.h"
+#include "pipeline/mpi.h"
 #include "pipeline/sysinfo.h"
 #include "stages/synth.h"
 
@@ -44,7 +45,7 @@ int bn_cmd_benchmark(int argc, char **argv) {
     bn_backend backend;
     if (bn_backend_parse(backend_s, &backend)) return bn_cli_usage(&spec, "backend '%s' is not built in", backend_s);
     int rank = 0;
-    mpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
+    rank = bn_launch_rank();
     if (rank != 0) return 0;
     int nthreads = threads > 0 ? (int)threads : bn_default_threads();
     bn_model model;

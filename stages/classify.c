@@ -27,6 +27,7 @@
 #include "pipeline/cli.h"
 #include "pipeline/commands.h"
 #include "pipeline/log.h"
+#include "pipeline/mpi.h"
 #include "pipeline/sysinfo.h"
 
 #include <errno.h>
@@ -645,9 +646,11 @@ int bn_cmd_classify(int argc, char **argv) {
     bn_cli_apply_verbosity(o.verbose, o.quiet);
     bn_backend backend;
     if (bn_backend_parse(o.backend_s, &backend)) return bn_cli_usage(&spec, "backend '%s' is not built in", o.backend_s);
-    if (corpus) return classify_corpus(&o);
-    int rank = 0;
-    mpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
+    if (corpus) {
+        bn_mpi_need();
+        return classify_corpus(&o);
+    }
+    int rank = bn_launch_rank();
     if (rank != 0) return 0; /* images on the command line: one process does the work */
     return classify_images(&o, pos, npos);
 }

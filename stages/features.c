@@ -7,6 +7,7 @@
 #include "pipeline/cli.h"
 #include "pipeline/commands.h"
 #include "pipeline/log.h"
+#include "pipeline/mpi.h"
 #include "pipeline/sysinfo.h"
 
 #include <hdf5.h>
@@ -113,7 +114,7 @@ int bn_cmd_features(int argc, char **argv) {
     bn_norm norm = BN_NORM_KERAS;
     bn_norm_parse(preprocess, &norm);
     int rank = 0;
-    mpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
+    rank = bn_launch_rank();
     if (rank != 0) return 0; /* a by-hand tool: one process does the work */
     int nthreads = threads > 0 ? (int)threads : bn_default_threads();
 
