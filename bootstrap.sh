@@ -18,7 +18,7 @@ case "${1:-}" in
     --demo) mode=demo; shift ;;
     --check) mode=check; shift ;;
     --check-mpich) mode=check-mpich; shift ;;
-    --help|-h) sed -n '2,11p' "$0"; exit 0 ;;
+    --help|-h) sed -n '2,12p' "$0"; exit 0 ;;
 esac
 
 # Debian packages: build tools, MPI, parallel HDF5, BLAS, codecs, hashing,
