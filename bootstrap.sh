@@ -4,6 +4,9 @@
 #   ./bootstrap.sh            install packages (when root), autoreconf, configure, make
 #   ./bootstrap.sh --demo     ... then run the built-in demo (jobs/demo.sh)
 #   ./bootstrap.sh --check    ... then run every test (make check)
+#   ./bootstrap.sh --check-mpich   install packages, then build a second copy
+#                             against MPICH in a temporary folder and run the
+#                             MPI tests there (.ci/mpich); this tree is untouched
 #
 # Extra arguments after the mode go to configure (e.g. --disable-dnnl).
 # Set BNECK_NO_APT=1 to skip the package step.
@@ -14,17 +17,21 @@ mode=build
 case "${1:-}" in
     --demo) mode=demo; shift ;;
     --check) mode=check; shift ;;
-    --help|-h) sed -n '2,11p' "$0"; exit 0 ;;
+    --check-mpich) mode=check-mpich; shift ;;
+    --help|-h) sed -n '2,12p' "$0"; exit 0 ;;
 esac
 
 # Debian packages: build tools, MPI, parallel HDF5, BLAS, codecs, hashing,
 # oneDNN, Python with numpy, h5py and PyTorch for the reference tests,
 # iproute2 + util-linux (ip netns, unshare) for the test hosts (tests/hosts),
-# and Slurm with munge for the tests of slurm/*.sbatch on a private one-node cluster.
+# Slurm with munge for the tests of slurm/*.sbatch on a private one-node cluster,
+# and MPICH with its parallel HDF5 for the second, MPICH-only test build
+# (--check-mpich); Open MPI stays Debian's default mpicc/mpirun.
 packages=(
     build-essential autoconf automake libtool pkg-config procps iproute2 util-linux
     slurm-wlm munge
     openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
+    mpich libmpich-dev libhdf5-mpich-dev
     libopenblas-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev nettle-dev libdnnl-dev
     python3 python3-numpy python3-h5py python3-torch python3-torchvision
 )
@@ -45,6 +52,8 @@ if [ "${#missing[@]}" -gt 0 ] && [ "${BNECK_NO_APT:-0}" != 1 ]; then
         exit 1
     fi
 fi
+
+[ "$mode" = check-mpich ] && exec .ci/mpich "$@"
 
 jobs=$(nproc 2>/dev/null || echo 2)
 if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt Makefile.in ]; then

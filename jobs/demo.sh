@@ -6,11 +6,14 @@
 # image with the result.
 # Usage: jobs/demo.sh [WORKDIR]   (default: ./demo)
 # Environment: BNECK (binary, default ./bneck), DEMO_RANKS (default 2),
-#              DEMO_CLASSES (default 5), DEMO_PER_CLASS (default 60).
+#              DEMO_CLASSES (default 5), DEMO_PER_CLASS (default 60),
+#              MPIEXEC (launcher, default "mpirun --oversubscribe"; for an
+#              MPICH build "mpiexec.mpich").
 set -euo pipefail
 work=${1:-demo}
 bneck=${BNECK:-./bneck}
 ranks=${DEMO_RANKS:-2}
+mpiexec=${MPIEXEC:-mpirun --oversubscribe}
 if [ "$(id -u)" = 0 ]; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
@@ -20,14 +23,14 @@ if [ ! -d "$work/corpus" ]; then
 fi
 [ -f "$work/weights.h5" ] || "$bneck" mkweights "$work/weights.h5"
 echo "== bneck corpus on $ranks ranks: classes, split, and a decode of every image"
-mpirun --oversubscribe -n "$ranks" "$bneck" corpus --images "$work/corpus" --decode
+$mpiexec -n "$ranks" "$bneck" corpus --images "$work/corpus" --decode
 echo
 echo "== bneck extract on $ranks ranks: Inception v3 features into $work/features.h5"
-mpirun --oversubscribe --bind-to none -n "$ranks" "$bneck" extract --images "$work/corpus" --weights "$work/weights.h5" \
+$mpiexec --bind-to none -n "$ranks" "$bneck" extract --images "$work/corpus" --weights "$work/weights.h5" \
     --out "$work/features.h5"
 echo
 echo "== bneck train on $ranks ranks: the final layer on those features (retrain.py's defaults, 4000 steps)"
-mpirun --oversubscribe --bind-to none -n "$ranks" "$bneck" train --features "$work/features.h5" \
+$mpiexec --bind-to none -n "$ranks" "$bneck" train --features "$work/features.h5" \
     --out "$work/classifier.h5" --eval-interval 500
 echo
 echo "== bneck classify: the top classes of one image with the new classifier"

@@ -3,11 +3,26 @@
 #include "pipeline/buildinfo.h"
 
 #include <jpeglib.h>
+#include <mpi.h>
 #include <png.h>
+#include <string.h>
 
 void bn_build_info(FILE *f) {
     fprintf(f, "bneck %s build\n", PACKAGE_VERSION);
-    fprintf(f, "  MPI ............. %s\n", BN_MPI_INFO);
+    fprintf(f, "  MPI ............. %s (%s family)\n", BN_MPI_INFO, BN_MPI_FAMILY);
+    /* MPI_Get_library_version may be called before MPI_Init: the library
+     * actually loaded, which can differ from the headers built with. */
+    char lib[MPI_MAX_LIBRARY_VERSION_STRING];
+    int len = 0;
+    if (MPI_Get_library_version(lib, &len) == MPI_SUCCESS && len > 0) {
+        lib[len < (int)sizeof lib ? len : (int)sizeof lib - 1] = '\0';
+        lib[strcspn(lib, "\r\n")] = '\0';
+        for (char *c = lib; *c; c++)
+            if (*c == '\t') *c = ' ';
+        fprintf(f, "  MPI runtime ..... %s\n", lib);
+    } else {
+        fprintf(f, "  MPI runtime ..... (MPI_Get_library_version failed)\n");
+    }
     fprintf(f, "  parallel HDF5 ... %s\n", BN_HDF5_INFO);
     fprintf(f, "  CBLAS ........... %s\n", BN_BLAS_INFO);
     fprintf(f, "  JPEG ............ %s (libjpeg API %d)\n", BN_JPEG_INFO, JPEG_LIB_VERSION);

@@ -20,7 +20,7 @@ PY=${PYTHON3:-/usr/bin/python3}
 "$PY" -c 'import numpy, h5py' 2>/dev/null || { echo "SKIP: numpy/h5py missing"; exit 77; }
 [ "$(id -u)" = 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-mpi="${MPIRUN_BIN:-mpirun} --oversubscribe --bind-to none"
+mpi="${MPIEXEC:-mpirun --oversubscribe} --bind-to none"
 T="timeout 300"
 
 "$BNECK" mkweights "$tmp/w.h5" --seed 5 -q

@@ -12,13 +12,13 @@ PY=${PYTHON3:-/usr/bin/python3}
 "$PY" -c 'import numpy, h5py' 2>/dev/null || { echo "SKIP: numpy/h5py missing"; exit 77; }
 [ "$(id -u)" = 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 tmp=$(mktemp -d); trap 'pkill -9 -f "$tmp/" 2>/dev/null || true; rm -rf "$tmp"' EXIT
-mpi=${MPIRUN_BIN:-mpirun}
+mpi=${MPIEXEC:-mpirun --oversubscribe}
 
 "$BNECK" mkweights "$tmp/w.h5" --seed 8 -q
 "$BNECK" mkcorpus "$tmp/c" --classes 2 --per-class 30 --seed 2 -q
 extract() {  # np out [extra args]
     local np=$1 out=$2; shift 2
-    $mpi --oversubscribe -n "$np" "$BNECK" extract --images "$tmp/c" --weights "$tmp/w.h5" --out "$out" \
+    $mpi -n "$np" "$BNECK" extract --images "$tmp/c" --weights "$tmp/w.h5" --out "$out" \
         --batch 2 --threads 1 --progress none "$@"
 }
 extract 2 "$tmp/ref.h5" -q > /dev/null 2>&1 || fail "reference run"
@@ -80,7 +80,7 @@ done
 
 # An output that cannot be written: clear error, exit 1, no hang.
 set +e
-timeout 120 $mpi --oversubscribe -n 3 "$BNECK" extract --images "$tmp/c" --weights "$tmp/w.h5" \
+timeout 120 $mpi -n 3 "$BNECK" extract --images "$tmp/c" --weights "$tmp/w.h5" \
     --out "$tmp/no/such/dir/f.h5" > "$tmp/nw.log" 2>&1
 rc=$?
 set -e

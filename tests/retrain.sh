@@ -21,7 +21,7 @@ PY=${PYTHON3:-/usr/bin/python3}
 "$PY" -c 'import numpy, h5py' 2>/dev/null || { echo "SKIP: numpy/h5py missing"; exit 77; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
-two="${MPIRUN_BIN:-mpirun} --oversubscribe --bind-to none -n 2"
+two="${MPIEXEC:-mpirun --oversubscribe} --bind-to none -n 2"
 
 cd "$tmp" || fail "cd"
 "$BNECK" mkweights "$tmp/w.h5" -q || fail "mkweights"

@@ -6,7 +6,7 @@ set -u
 fail() { echo "FAIL: $*" >&2; exit 1; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
-two="${MPIRUN_BIN:-mpirun} --oversubscribe -n 2"
+two="${MPIEXEC:-mpirun --oversubscribe} -n 2"
 
 expect() {  # status pattern command...: run, check the exit status and that stderr matches
     local want=$1 pat=$2; shift 2
