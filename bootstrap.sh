@@ -18,9 +18,10 @@ case "${1:-}" in
 esac
 
 # Debian packages: build tools, MPI, parallel HDF5, BLAS, codecs, hashing,
-# oneDNN, and Python with numpy, h5py and PyTorch for the reference tests.
+# oneDNN, Python with numpy, h5py and PyTorch for the reference tests, and
+# iproute2 + util-linux (ip netns, unshare) for the test hosts (tests/hosts).
 packages=(
-    build-essential autoconf automake libtool pkg-config procps
+    build-essential autoconf automake libtool pkg-config procps iproute2 util-linux
     openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
     libopenblas-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev nettle-dev libdnnl-dev libinih-dev
     python3 python3-numpy python3-h5py python3-torch python3-torchvision

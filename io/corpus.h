@@ -9,6 +9,7 @@
 #ifndef BN_CORPUS_H
 #define BN_CORPUS_H
 
+#include <mpi.h>
 #include <stddef.h>
 
 /* Split of an image. Values are stored in output files: do not renumber. */
@@ -59,6 +60,19 @@ int bn_corpus_read_manifest(const char *file, const bn_split_opts *so, bn_corpus
                             char *err, size_t errlen);
 
 void bn_corpus_free(bn_corpus *c);
+
+/* Collective over comm (io/corpus_share.c): one view of the corpus for all
+ * ranks. Rank 0 alone scans the folder (images) or reads the manifest, then
+ * broadcasts the result, so a parallel file system is scanned once and every
+ * rank holds exactly the same listing. Returns 0, or -1 with rank 0's reason
+ * in err on every rank. */
+int bn_corpus_load_shared(const char *images, const char *manifest, const bn_split_opts *so, MPI_Comm comm,
+                          bn_corpus *c, char *err, size_t errlen);
+
+/* Keep only shard k of n of c: the images [floor(N*k/n), floor(N*(k+1)/n))
+ * in corpus order (classes and split unchanged). *first gets the corpus
+ * index of the shard's first image. */
+void bn_corpus_keep_shard(bn_corpus *c, int k, int n, size_t *first);
 
 /* retrain.py's label rule: lower case, each run of characters outside
  * [a-z0-9] becomes one space. Writes into out (at least strlen(name)+1). */

@@ -125,6 +125,28 @@ static int read_meta(bn_feats *f, hid_t file, char *msg) {
     f->n = n;
     f->nclasses = (int)nc;
     f->complete = (int)complete;
+    /* Shard attributes: all or none. */
+    long long sh[4] = {0, 0, 0, 0};
+    const char *shn[4] = {"shard_index", "shard_count", "shard_first", "shard_corpus_n_images"};
+    int have = 0;
+    for (int k = 0; k < 4; k++) {
+        int g = bn_h5_attr_get_int(file, shn[k], &sh[k], msg);
+        if (g < 0) return -1;
+        have += g == 0;
+    }
+    if (have) {
+        if (have != 4 || sh[1] < 1 || sh[0] < 0 || sh[0] >= sh[1] || sh[2] < 0 || sh[3] < sh[2] + n ||
+            get_ident(file, path, "shard_corpus_sha256", f->shard.corpus_sha256, sizeof f->shard.corpus_sha256, msg)) {
+            bn_h5_set_msg(msg, "%s: the shard attributes (shard_index, shard_count, shard_first, shard_corpus_n_images, "
+                          "shard_corpus_sha256) are incomplete or inconsistent: the file is damaged", path);
+            return -1;
+        }
+        f->is_shard = 1;
+        f->shard.index = (int)sh[0];
+        f->shard.count = (int)sh[1];
+        f->shard.first = sh[2];
+        f->shard.corpus_n = sh[3];
+    }
     f->status = mallocCheck((size_t)n + 1);
     f->split = mallocCheck((size_t)n + 1);
     f->label = mallocCheck(sizeof(int) * ((size_t)n + 1));
@@ -251,6 +273,8 @@ int bn_feats_open(const char *path, MPI_Comm comm, bn_feats *f, char *err, size_
     memcpy(ident + 130, f->preprocess, 16);
     memcpy(ident + 146, f->dct, 16);
     mpiCheck(MPI_Bcast(ident, (int)sizeof ident, MPI_CHAR, 0, F->comm));
+    mpiCheck(MPI_Bcast(&f->is_shard, 1, MPI_INT, 0, F->comm));
+    mpiCheck(MPI_Bcast(&f->shard, (int)sizeof f->shard, MPI_BYTE, 0, F->comm));
     if (F->rank != 0) {
         f->n = hdr[0];
         f->nclasses = (int)hdr[1];
@@ -334,6 +358,58 @@ done:
     bn_h5_close(&ms);
     bn_h5_close(&fs);
     free(tmp);
+    if (rc) bn_h5_put_err(err, errlen, f->path, msg);
+    bn_h5_quiet_off(&q);
+    return rc;
+}
+
+/* Read rows [lo, lo+cnt) of 1-D dataset name (memory type mt) into buf. */
+static int read_range(hid_t file, const char *path, const char *name, hid_t mt, hsize_t lo, hsize_t cnt, void *buf,
+                      char *msg) {
+    hid_t d = -1, fs = -1, ms = -1;
+    int rc = -1;
+    if ((d = H5Dopen2(file, name, H5P_DEFAULT)) < 0 || (fs = H5Dget_space(d)) < 0 ||
+        H5Sselect_hyperslab(fs, H5S_SELECT_SET, &lo, NULL, &cnt, NULL) < 0 || (ms = H5Screate_simple(1, &cnt, NULL)) < 0 ||
+        H5Dread(d, mt, ms, fs, H5P_DEFAULT, buf) < 0) {
+        bn_h5_set_h5msg(msg, "%s: cannot read rows %llu..%llu of dataset '%s'", path, (unsigned long long)lo,
+                        (unsigned long long)(lo + cnt), name);
+        goto done;
+    }
+    rc = 0;
+done:
+    bn_h5_close(&ms);
+    bn_h5_close(&fs);
+    bn_h5_close(&d);
+    return rc;
+}
+
+int bn_feats_read_errors(bn_feats *f, long long lo, long long cnt, unsigned char *code, char *reason, char *err,
+                         size_t errlen) {
+    bn_feats_file *F = f->file;
+    char msg[BN_H5_MSG_LEN] = "";
+    bn_h5_quiet q;
+    bn_h5_quiet_on(&q);
+    int rc = -1;
+    hid_t t = -1;
+    if (lo < 0 || cnt < 0 || lo + cnt > f->n) {
+        bn_h5_set_msg(msg, "%s: rows %lld..%lld are out of range (%lld rows)", f->path, lo, lo + cnt, f->n);
+        goto done;
+    }
+    if (cnt == 0) {
+        rc = 0;
+        goto done;
+    }
+    memset(reason, 0, (size_t)cnt * BN_REASON_LEN);
+    if ((t = bn_h5_str_type(BN_REASON_LEN, H5T_STR_NULLPAD)) < 0) {
+        bn_h5_set_h5msg(msg, "%s: cannot set up types", f->path);
+        goto done;
+    }
+    if (read_range(F->file, f->path, "error_code", H5T_NATIVE_UCHAR, (hsize_t)lo, (hsize_t)cnt, code, msg) ||
+        read_range(F->file, f->path, "error_reason", t, (hsize_t)lo, (hsize_t)cnt, reason, msg))
+        goto done;
+    rc = 0;
+done:
+    bn_h5_close(&t);
     if (rc) bn_h5_put_err(err, errlen, f->path, msg);
     bn_h5_quiet_off(&q);
     return rc;

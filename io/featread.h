@@ -8,6 +8,8 @@
 #ifndef BN_FEATREAD_H
 #define BN_FEATREAD_H
 
+#include "io/store.h"
+
 #include <mpi.h>
 #include <stddef.h>
 
@@ -24,6 +26,8 @@ typedef struct {
     char dct[16];               /* identity: "accurate" or "fast" */
     char corpus_sha256[65];     /* the corpus listing (docs/format.md) */
     int complete;               /* root attribute "complete" */
+    int is_shard;               /* 1: a shard of a job array (the shard_* attributes), with shard set */
+    bn_store_shard shard;       /* where the shard sits in its whole corpus, when is_shard */
     unsigned char *status;      /* (n) BN_ROW_* (owned) */
     unsigned char *split;       /* (n) bn_split (owned) */
     int *label;                 /* (n) class index (owned) */
@@ -43,6 +47,11 @@ int bn_feats_open(const char *path, MPI_Comm comm, bn_feats *f, char *err, size_
  * hyperslab. Returns 0, or -1 with a reason (rows out of range or not
  * strictly ascending included). */
 int bn_feats_read(bn_feats *f, const long long *rows, long long cnt, float *out, char *err, size_t errlen);
+
+/* Independent. Read error_code and error_reason of rows [lo, lo+cnt) into
+ * code (cnt) and reason (cnt, BN_REASON_LEN), NUL-padded. 0 or -1. */
+int bn_feats_read_errors(bn_feats *f, long long lo, long long cnt, unsigned char *code, char *reason, char *err,
+                         size_t errlen);
 
 /* Independent. Load every image path (path_offsets, path_bytes). 0 or -1. */
 int bn_feats_load_paths(bn_feats *f, char *err, size_t errlen);

@@ -545,7 +545,10 @@ bn_store *bn_store_open(const char *path, MPI_Comm comm, const bn_corpus *c, con
     s->path = strdupCheck(path);
     s->n = c->n;
     s->st = callocCheck(c->n ? c->n : 1, 1);
-    corpus_sha256(c, sha);
+    if (id->corpus_sha256[0])
+        snprintf(sha, sizeof sha, "%s", id->corpus_sha256);
+    else
+        corpus_sha256(c, sha);
     int kind = 0;
     if (s->rank == 0 && (kind = probe_path(path, msg)) < 0) ok = 0;
     if (bn_h5_agree(s->comm, ok, msg) < 0) goto fail;
@@ -634,6 +637,56 @@ fail:
     return NULL;
 }
 
+void bn_store_corpus_sha256(const bn_corpus *c, char hex[65]) { corpus_sha256(c, hex); }
+
+/* The shard attributes: name, and the value this shard has. */
+#define SHARD_ATTRS 4
+
+int bn_store_mark_shard(bn_store *s, const bn_store_shard *sh, char *err, size_t errlen) {
+    bn_h5_quiet q;
+    bn_h5_quiet_on(&q);
+    char msg[BN_H5_MSG_LEN] = "";
+    int ok = 1;
+    const char *names[SHARD_ATTRS] = {"shard_index", "shard_count", "shard_first", "shard_corpus_n_images"};
+    long long want[SHARD_ATTRS] = {sh->index, sh->count, sh->first, sh->corpus_n};
+    long long runs = 0;
+    int fresh = bn_h5_attr_get_int(s->file, "shard_count", &runs, msg) > 0; /* no shard attributes yet */
+    if (fresh && s->runs > 0) {
+        bn_h5_set_msg(msg, "%s was made by a whole-corpus extract, not as a shard: use another --out for shard %d/%d",
+                      s->path, sh->index, sh->count);
+        ok = 0;
+    }
+    for (int k = 0; ok && k < SHARD_ATTRS; k++) {
+        long long got = 0;
+        if (fresh) {
+            if (bn_h5_attr_put_int(s->file, names[k], H5T_STD_I64LE, want[k], 1, msg) < 0) ok = 0;
+        } else if (bn_h5_attr_get_int(s->file, names[k], &got, msg) != 0 || got != want[k]) {
+            bn_h5_set_msg(msg, "%s: attribute %s is %lld, but this run is shard %d/%d (%s %lld): use another --out",
+                          s->path, names[k], got, sh->index, sh->count, names[k], want[k]);
+            ok = 0;
+        }
+    }
+    if (ok) {
+        char *got = NULL;
+        if (fresh) {
+            if (bn_h5_attr_put_str(s->file, "shard_corpus_sha256", sh->corpus_sha256, msg) < 0) ok = 0;
+        } else if (bn_h5_attr_get_str(s->file, "shard_corpus_sha256", &got, msg) != 0 || strcmp(got, sh->corpus_sha256)) {
+            bn_h5_set_msg(msg, "%s: the whole corpus changed since this shard file was made (shard_corpus_sha256 %s, "
+                          "now %s): use another --out", s->path, got ? got : "missing", sh->corpus_sha256);
+            ok = 0;
+        }
+        free(got);
+    }
+    if (ok && fresh && H5Fflush(s->file, H5F_SCOPE_GLOBAL) < 0) {
+        bn_h5_set_h5msg(msg, "%s: cannot flush", s->path);
+        ok = 0;
+    }
+    int rc = bn_h5_agree(s->comm, ok, msg);
+    if (rc < 0) bn_h5_put_err(err, errlen, s->path, msg);
+    bn_h5_quiet_off(&q);
+    return rc < 0 ? -1 : 0;
+}
+
 /* See store.h. */
 const unsigned char *bn_store_status(const bn_store *s) { return s ? s->st : NULL; }
 
@@ -680,6 +733,16 @@ static void put_reason(char *dst, const char *r) {
     memcpy(dst, r, len);
 }
 
+/* Fault injection for tests: BNECK_FAULT_WRITE="R:K" makes the K-th write
+ * (1-based) of rank R and every later one fail, as a full disk would. */
+static int fault_due(bn_store *s) {
+    static int writes = 0;
+    const char *f = getenv("BNECK_FAULT_WRITE");
+    int r = -1, k = 0;
+    if (!f || sscanf(f, "%d:%d", &r, &k) != 2 || r != s->rank) return 0;
+    return ++writes >= k;
+}
+
 int bn_store_write(bn_store *s, const long long *idx, int cnt, const float *feat, const unsigned char *status,
                    const unsigned char *code, const char *const *reason, char *err, size_t errlen) {
     bn_h5_quiet q;
@@ -699,6 +762,10 @@ int bn_store_write(bn_store *s, const long long *idx, int cnt, const float *feat
     }
     if (cnt == 0) {
         rc = 0;
+        goto done;
+    }
+    if (fault_due(s)) {
+        bn_h5_set_msg(msg, "%s: write of %d rows failed (fault injected by BNECK_FAULT_WRITE)", s->path, cnt);
         goto done;
     }
     ord = mallocCheck((size_t)cnt * sizeof *ord);

@@ -28,7 +28,18 @@ typedef struct {
     char weights_sha256[65]; /* of the weights file */
     char preprocess[16];     /* "keras" or "tf2015" */
     char dct[16];            /* "accurate" or "fast" */
+    char corpus_sha256[65];  /* "" (the usual case): computed from the corpus; set: recorded as the
+                                corpus hash instead (bneck join, whose corpus comes from shard files) */
 } bn_store_identity;
+
+/* Where a shard file sits in its whole corpus (a job array of extracts). */
+typedef struct {
+    int index;               /* this shard, 0 <= index < count */
+    int count;               /* shards of the corpus */
+    long long first;         /* corpus index of the shard's first image */
+    long long corpus_n;      /* images in the whole corpus */
+    char corpus_sha256[65];  /* hash of the whole corpus (docs/format.md) */
+} bn_store_shard;
 
 /* One rank's timing of one run, a row of the timing table. */
 typedef struct {
@@ -54,6 +65,15 @@ typedef struct bn_store bn_store;
  * in err (the same decision on all ranks). */
 bn_store *bn_store_open(const char *path, MPI_Comm comm, const bn_corpus *c, const bn_store_identity *id,
                         const char *settings, int *resumed, char *err, size_t errlen);
+
+/* Collective. Mark s as shard sh of a corpus: a new file gets the shard
+ * attributes (docs/format.md); a resumed one must carry the same, else -1
+ * with a reason (the same on every rank). */
+int bn_store_mark_shard(bn_store *s, const bn_store_shard *sh, char *err, size_t errlen);
+
+/* SHA-256 (hex, 65 bytes) of a corpus listing, as the corpus_sha256
+ * attribute holds it. */
+void bn_store_corpus_sha256(const bn_corpus *c, char hex[65]);
 
 /* (n,) status of every image, BN_ROW_*, as read at open and updated by this
  * rank's writes. */

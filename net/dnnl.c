@@ -1,7 +1,7 @@
 /* dnnl.c: the oneDNN backend.
  *
- * Activations live in oneDNN's blocked layout (nChw16c): every Inception
- * branch width is a multiple of 16, so each branch's output is a whole set of
+ * Activations live in oneDNN's blocked layout (nChw16c on AVX-512, nChw8c on
+ * AVX2): every Inception branch width is a multiple of 16, so each branch's output is a whole set of
  * channel blocks of its block's concatenated tensor, and convolutions and
  * pools write their slice in place through a sub-memory descriptor (no concat,
  * no copy). Each convolution carries its folded BN as bias and ReLU as a
@@ -303,7 +303,12 @@ void *bn_dnnl_create(const bn_model *m, int max_batch, int threads, size_t *byte
     c->threads = threads;
     c->max_batch = max_batch;
     const char *lay = getenv("BNECK_DNNL_LAYOUT");
-    c->tag = (lay && !strcmp(lay, "nhwc")) ? dnnl_nhwc : dnnl_nChw16c;
+    /* Blocks of 16 channels suit AVX-512; on AVX2-only CPUs oneDNN's JIT
+     * kernels take blocks of 8 and would fall back to its reference kernel
+     * (hundreds of times slower) on nChw16c. Every branch width is a
+     * multiple of 16, so of 8 too. */
+    dnnl_format_tag_t blocked = __builtin_cpu_supports("avx512f") ? dnnl_nChw16c : dnnl_nChw8c;
+    c->tag = (lay && !strcmp(lay, "nhwc")) ? dnnl_nhwc : blocked;
     const char *alg = getenv("BNECK_DNNL_ALG");
     c->conv_alg = (alg && !strcmp(alg, "auto")) ? dnnl_convolution_auto : (alg && !strcmp(alg, "winograd")) ? dnnl_convolution_winograd : dnnl_convolution_direct;
     omp_set_num_threads(threads);

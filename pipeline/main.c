@@ -4,8 +4,8 @@
 #include "pipeline/cli.h"
 #include "pipeline/commands.h"
 #include "pipeline/log.h"
+#include "pipeline/mpi.h"
 
-#include <mpi.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,19 +13,21 @@
 static const struct {
     const char *name;                 /* as typed */
     int (*run)(int argc, char **argv);/* entry point */
+    int mpi;                          /* 1: main starts MPI before the call; 0: the command starts it if it needs it */
     const char *summary;              /* for "bneck --help" */
 } commands[] = {
-    {"extract", bn_cmd_extract, "the main job: features of a whole corpus into one shared HDF5 file, across MPI ranks"},
-    {"train", bn_cmd_train, "retrain the final layer on a features file (allreduce SGD, retrain.py's defaults)"},
-    {"classify", bn_cmd_classify, "label new images with a trained classifier: top 5 per image, or a CSV for a corpus"},
-    {"retrain", bn_cmd_retrain, "the whole workflow in one command, with retrain.py's flag names: extract, then train"},
-    {"corpus", bn_cmd_corpus, "scan a corpus: classes, counts, split sizes, rejected files; --decode checks every image"},
-    {"mkcorpus", bn_cmd_mkcorpus, "write a synthetic labelled JPEG/PNG corpus for demos and tests"},
-    {"mkweights", bn_cmd_mkweights, "write a random Inception v3 weights file (Keras layout) for demos and tests"},
-    {"mkfeatures", bn_cmd_mkfeatures, "write a synthetic features file (training tests and benchmarks at any size)"},
-    {"features", bn_cmd_features, "print or save the 2048-wide bottleneck of some images"},
-    {"benchmark", bn_cmd_benchmark, "measure the engine: images/s, GFLOP/s, memory"},
-    {"run", bn_cmd_run, "run the stages a job file names (extract, train, classify), with overrides"},
+    {"extract", bn_cmd_extract, 0, "the main job: features of a whole corpus into one shared HDF5 file, across MPI ranks"},
+    {"train", bn_cmd_train, 1, "retrain the final layer on a features file (allreduce SGD, retrain.py's defaults)"},
+    {"classify", bn_cmd_classify, 0, "label new images with a trained classifier: top 5 per image, or a CSV for a corpus"},
+    {"retrain", bn_cmd_retrain, 1, "the whole workflow in one command, with retrain.py's flag names: extract, then train"},
+    {"join", bn_cmd_join, 0, "merge the shard files of a job array (extract --shard K/N) into one features file"},
+    {"corpus", bn_cmd_corpus, 0, "scan a corpus: classes, counts, split sizes, rejected files; --decode checks every image"},
+    {"mkcorpus", bn_cmd_mkcorpus, 0, "write a synthetic labelled JPEG/PNG corpus for demos and tests"},
+    {"mkweights", bn_cmd_mkweights, 0, "write a random Inception v3 weights file (Keras layout) for demos and tests"},
+    {"mkfeatures", bn_cmd_mkfeatures, 0, "write a synthetic features file (training tests and benchmarks at any size)"},
+    {"features", bn_cmd_features, 0, "print or save the 2048-wide bottleneck of some images"},
+    {"benchmark", bn_cmd_benchmark, 0, "measure the engine: images/s, GFLOP/s, memory"},
+    {"run", bn_cmd_run, 0, "run the stages a job file names (extract, train, classify), with overrides"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -42,6 +44,13 @@ static void usage(FILE *f) {
             "  --version         print the version\n"
             "  --build-info      print the libraries this binary was built with\n\n"
             "'bneck <command> --help' lists the options of a command with their defaults.\n");
+}
+
+/* 1 when the command line asks for --help (then no MPI is needed). */
+static int wants_help(int argc, char **argv) {
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return 1;
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -64,14 +73,11 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < NCOMMANDS; i++) {
         if (strcmp(cmd, commands[i].name) != 0) continue;
-        int provided = 0;
-        mpiCheck(MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided));
-        int rank = 0;
-        mpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
-        bn_log_init(rank, BN_INFO);
+        bn_log_init(bn_launch_rank(), BN_INFO);
+        if (commands[i].mpi && !wants_help(argc, argv)) bn_mpi_need();
         int rc = commands[i].run(argc - 1, argv + 1);
         fflush(stdout);
-        MPI_Finalize();
+        bn_mpi_end();
         return rc;
     }
     if (bn_is_first_process())

@@ -5,6 +5,7 @@
 #include "pipeline/commands.h"
 #include "pipeline/job.h"
 #include "pipeline/log.h"
+#include "pipeline/mpi.h"
 #include "stages/stages.h"
 
 #include <mpi.h>
@@ -130,6 +131,7 @@ int bn_cmd_run(int argc, char **argv) {
         bn_job_free(&job);
         return BN_EXIT_OK;
     }
+    bn_mpi_need(); /* a bad job file or --print answers without starting MPI */
     int rank = 0, size = 1;
     mpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
     mpiCheck(MPI_Comm_size(MPI_COMM_WORLD, &size));

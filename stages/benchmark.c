@@ -8,6 +8,7 @@
 #include "pipeline/commands.h"
 #include "pipeline/engopts.h"
 #include "pipeline/log.h"
+#include "pipeline/mpi.h"
 #include "pipeline/sysinfo.h"
 #include "stages/synth.h"
 
@@ -46,7 +47,7 @@ int bn_cmd_benchmark(int argc, char **argv) {
     const char *backend_s = eo.backend;
     const long long batch = eo.batch;
     int rank = 0;
-    mpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
+    rank = bn_launch_rank();
     if (rank != 0) return 0;
     const int nthreads = es.threads;
     bn_model model;

@@ -27,6 +27,7 @@
 #include "pipeline/cli.h"
 #include "pipeline/commands.h"
 #include "pipeline/log.h"
+#include "pipeline/mpi.h"
 #include "pipeline/sysinfo.h"
 #include "stages/stages.h"
 
@@ -612,14 +613,16 @@ int bn_classify_run(const bn_classify_cfg *o, MPI_Comm comm, bn_classify_result 
     if (res) memset(res, 0, sizeof *res);
     bn_engine_setup es;
     char err[512];
-    int rank = 0;
-    mpiCheck(MPI_Comm_rank(comm, &rank));
     if (bn_engine_opts_check(&o->eng, &es, err, sizeof err)) {
-        if (rank == 0) bn_error(NULL, "%s", err);
+        if (bn_launch_rank() == 0) bn_error(NULL, "%s", err);
         return BN_CLI_USAGE;
     }
-    if (o->images || o->manifest) return classify_corpus(o, comm, res);
-    if (rank != 0) return BN_EXIT_OK; /* images on the command line: one process does the work */
+    if (o->images || o->manifest) {
+        bn_mpi_need();
+        return classify_corpus(o, comm, res);
+    }
+    /* Images on the command line: one process does the work, without MPI. */
+    if (bn_launch_rank() != 0) return BN_EXIT_OK;
     return classify_images(o, &es, res);
 }
 

@@ -6,6 +6,7 @@
 #include "pipeline/cli.h"
 #include "pipeline/commands.h"
 #include "pipeline/log.h"
+#include "pipeline/mpi.h"
 
 #include <errno.h>
 #include <mpi.h>
@@ -267,6 +268,7 @@ int bn_cmd_corpus(int argc, char **argv) {
     bn_cli_apply_verbosity(o.verbose, o.quiet);
 
     int rank = 0, size = 1;
+    bn_mpi_need();
     mpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
     mpiCheck(MPI_Comm_size(MPI_COMM_WORLD, &size));
     bn_corpus c;

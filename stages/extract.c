@@ -4,9 +4,13 @@
  * unfinished file resumes it; SIGTERM/SIGUSR1 stop every rank cleanly.
  *
  * Work units are chunks of --batch consecutive entries of the to-do list
- * (the images not yet done, in corpus order), handed out by an MPI one-sided
- * counter on rank 0 (MPI_Fetch_and_op). A chunk always forms the same batch
- * whatever the number of ranks, so the features do not depend on it.
+ * (the images not yet done, in corpus order), handed out by a thread on
+ * rank 0 over two-sided messages (pipeline/dispatch.h), so work sharing
+ * holds on any transport. A chunk always forms the same batch whatever the
+ * number of ranks, so the features do not depend on it.
+ *
+ * bn_extract_run() is the typed entry point (stages/stages.h); bn_cmd_extract
+ * only parses the command line into a bn_extract_cfg.
  */
 #include "io/corpus.h"
 #include "io/image.h"
@@ -15,9 +19,12 @@
 #include "net/engine.h"
 #include "pipeline/cli.h"
 #include "pipeline/commands.h"
+#include "pipeline/dispatch.h"
+#include "pipeline/mpi.h"
 #include "pipeline/log.h"
 #include "pipeline/sysinfo.h"
 #include "pipeline/progress.h"
+#include "stages/stages.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -25,11 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#define BN_EXIT_INCOMPLETE 75 /* stopped by a signal: rerun the same command to resume */
-
-/* Slots of the shared counter window on rank 0. */
-enum { W_NEXT = 0, W_STOP = 1, W_DONE = 2, W_FAILED = 3, W_SLOTS = 4 };
 
 static volatile sig_atomic_t g_stop = 0; /* set by SIGTERM / SIGUSR1 */
 
@@ -141,52 +143,40 @@ static void job_free(job_t *j) {
     free(j->input);
 }
 
-/* Take the next chunk from the shared counter; start = -1 when none is left
- * or a stop was requested anywhere. */
-static void next_chunk(MPI_Win win, long long ntodo, int batch, job_t *j) {
-    long long inc = 1, got = 0, stop = 0, none = 0;
-    if (g_stop) {
-        long long one = 1;
-        mpiCheck(MPI_Accumulate(&one, 1, MPI_LONG_LONG, 0, W_STOP, 1, MPI_LONG_LONG, MPI_REPLACE, win));
-    }
-    mpiCheck(MPI_Fetch_and_op(&none, &stop, MPI_LONG_LONG, 0, W_STOP, MPI_NO_OP, win));
-    mpiCheck(MPI_Win_flush(0, win));
-    if (stop || g_stop) {
+/* Fill j with unit u of the to-do list (-1: none). */
+static void set_unit(job_t *j, long long u, long long ntodo, int batch) {
+    if (u < 0) {
         j->start = -1;
+        j->count = 0;
         return;
     }
-    mpiCheck(MPI_Fetch_and_op(&inc, &got, MPI_LONG_LONG, 0, W_NEXT, MPI_SUM, win));
-    mpiCheck(MPI_Win_flush(0, win));
-    long long start = got * batch;
-    if (start >= ntodo) {
-        j->start = -1;
-        return;
-    }
-    j->start = start;
-    j->count = (int)(ntodo - start < batch ? ntodo - start : batch);
+    j->start = u * batch;
+    j->count = (int)(ntodo - j->start < batch ? ntodo - j->start : batch);
 }
 
 /* Settings of the run as a JSON object (stored in the file). */
-static void settings_json(char *out, size_t len, const char *src, int manifest, const char *weights, const char *backend,
-                          long long batch, int threads, int ranks, const char *preprocess, const char *dct,
-                          double vp, double tp, long long max_pixels) {
+static void settings_json(char *out, size_t len, const bn_extract_cfg *cfg, const bn_engine_setup *es, int ranks) {
+    const bn_engine_opts *e = &cfg->eng;
     snprintf(out, len,
              "{\"%s\": \"%s\", \"weights\": \"%s\", \"backend\": \"%s\", \"batch\": %lld, \"threads\": %d, "
              "\"ranks\": %d, \"preprocess\": \"%s\", \"dct\": \"%s\", \"validation_percentage\": %g, "
-             "\"testing_percentage\": %g, \"max_pixels\": %lld}",
-             manifest ? "manifest" : "image_dir", src, weights, backend, batch, threads, ranks, preprocess, dct, vp, tp,
-             max_pixels);
+             "\"testing_percentage\": %g, \"max_pixels\": %lld, \"shard\": \"%d/%d\"}",
+             cfg->manifest ? "manifest" : "image_dir", cfg->manifest ? cfg->manifest : cfg->images, cfg->weights,
+             bn_backend_name(es->backend), e->batch, es->threads, ranks, e->preprocess ? e->preprocess : "keras",
+             e->dct ? e->dct : "accurate", cfg->validation_pct, cfg->testing_pct, es->dopts.max_pixels, cfg->shard_index,
+             cfg->shard_count);
 }
 
 /* Print the per-rank timing table on rank 0. */
 static void print_timing(const bn_rank_timing *t, int size, double wall) {
-    printf("\nrank     done  failed    read s  decode s  forward s   write s    idle s    wall s  images/s\n");
+    printf("\nrank     done  failed    read s  decode s  forward s   write s    idle s    wall s  images/s  idle %%\n");
     bn_rank_timing sum = {0};
     double maxw = 0, minw = 1e300;
     for (int r = 0; r < size; r++) {
         const bn_rank_timing *x = &t[r];
-        printf("%4d %8lld %7lld %9.2f %9.2f %10.2f %9.2f %9.2f %9.2f %9.2f\n", x->rank, x->done, x->failed, x->read_s,
-               x->decode_s, x->forward_s, x->write_s, x->idle_s, x->wall_s, x->images_per_s);
+        printf("%4d %8lld %7lld %9.2f %9.2f %10.2f %9.2f %9.2f %9.2f %9.2f %7.1f\n", x->rank, x->done, x->failed, x->read_s,
+               x->decode_s, x->forward_s, x->write_s, x->idle_s, x->wall_s, x->images_per_s,
+               x->wall_s > 0 ? 100.0 * x->idle_s / x->wall_s : 0.0);
         sum.done += x->done;
         sum.failed += x->failed;
         sum.read_s += x->read_s;
@@ -194,241 +184,235 @@ static void print_timing(const bn_rank_timing *t, int size, double wall) {
         sum.forward_s += x->forward_s;
         sum.write_s += x->write_s;
         sum.idle_s += x->idle_s;
+        sum.wall_s += x->wall_s;
         double busy = x->wall_s - x->idle_s;
         if (busy > maxw) maxw = busy;
         if (busy < minw) minw = busy;
     }
     double n = (double)(sum.done + sum.failed);
-    printf(" all %8lld %7lld %9.2f %9.2f %10.2f %9.2f %9.2f %9.2f %9.2f\n", sum.done, sum.failed, sum.read_s,
-           sum.decode_s, sum.forward_s, sum.write_s, sum.idle_s, wall, wall > 0 ? n / wall : 0.0);
+    printf(" all %8lld %7lld %9.2f %9.2f %10.2f %9.2f %9.2f %9.2f %9.2f %7.1f\n", sum.done, sum.failed, sum.read_s,
+           sum.decode_s, sum.forward_s, sum.write_s, sum.idle_s, wall, wall > 0 ? n / wall : 0.0,
+           sum.wall_s > 0 ? 100.0 * sum.idle_s / sum.wall_s : 0.0);
     printf("load imbalance: %.1f%% (busiest rank's busy time over the least busy's, minus 1)\n",
            minw > 0 ? 100.0 * (maxw / minw - 1.0) : 0.0);
     printf("wall time: %.2f s for %.0f images on %d rank%s\n", wall, n, size, size == 1 ? "" : "s");
 }
 
-int bn_cmd_extract(int argc, char **argv) {
-    const char *images = NULL, *manifest = NULL, *weights = NULL, *out = NULL, *backend_s = "cpu",
-               *preprocess = "keras", *dct = "accurate", *progress_s = "auto";
-    long long batch = 8, threads = 0, max_pixels = BN_DEFAULT_MAX_PIXELS;
-    double vp = 10, tp = 10;
-    int verbose = 0, quiet = 0;
-    char choices[64];
-    snprintf(choices, sizeof choices, "%s", bn_backend_choices());
-    const bn_opt opts[] = {
-        {"images", 'i', BN_OPT_STRING, &images, "DIR", NULL, 0, 0, NULL, "folder of class folders (retrain.py layout)"},
-        {"manifest", 'm', BN_OPT_STRING, &manifest, "FILE", NULL, 0, 0, NULL, "manifest of path<TAB>label lines"},
-        {"weights", 'w', BN_OPT_STRING, &weights, "FILE", NULL, 0, 0, NULL, "Keras Inception v3 weights (.h5); required"},
-        {"out", 'o', BN_OPT_STRING, &out, "FILE", NULL, 0, 0, NULL, "the shared HDF5 feature file; required (resumed if it exists)"},
-        {"backend", 'b', BN_OPT_CHOICE, &backend_s, NULL, "cpu", 0, 0, choices, "engine"},
-        {"batch", 0, BN_OPT_INT, &batch, "N", "8", 1, 4096, NULL, "images per forward pass and per work unit"},
-        {"threads", 't', BN_OPT_INT, &threads, "N", "cores / ranks per node", 0, 4096, NULL, "engine threads per rank (0 = default)"},
-        {"preprocess", 0, BN_OPT_CHOICE, &preprocess, NULL, "keras", 0, 0, "keras|tf2015", "input normalisation"},
-        {"dct", 0, BN_OPT_CHOICE, &dct, NULL, "accurate", 0, 0, "accurate|fast", "JPEG inverse DCT"},
-        {"max-pixels", 0, BN_OPT_INT, &max_pixels, "N", "100000000", 1, 1e15, NULL, "refuse larger images (checked from the header)"},
-        {"validation-percentage", 0, BN_OPT_DOUBLE, &vp, "PCT", "10", 0, 100, NULL, "share of images for validation"},
-        {"testing-percentage", 0, BN_OPT_DOUBLE, &tp, "PCT", "10", 0, 100, NULL, "share of images for testing"},
-        {"progress", 0, BN_OPT_CHOICE, &progress_s, NULL, "auto", 0, 0, "auto|tty|log|none", "progress line: in place (tty), plain lines (log), or none"},
-        BN_OPTS_VERBOSITY(&verbose, &quiet),
-        {0},
-    };
-    const bn_cmd_spec spec = {
-        "extract", "Compute the Inception v3 bottleneck of every image of a corpus into one shared HDF5 file.",
-        "mpirun -n R bneck extract (--images DIR | --manifest FILE) --weights W.h5 --out features.h5 [options]",
-        "Ranks take chunks of --batch images from a shared counter, so slow ranks never hold\n"
-        "the others back. Rerun the same command on an unfinished file to resume: done\n"
-        "images are kept, pending and failed ones are retried. SIGTERM or SIGUSR1 (what\n"
-        "Slurm sends before a time limit) makes every rank finish its batch, leave the\n"
-        "file consistent and exit with status 75: rerun to resume. The file layout is in\n"
-        "docs/format.md.",
-        opts};
-    const char *pos[1];
-    int npos = 0;
-    int rc = bn_cli_parse(&spec, argc, argv, pos, 0, &npos);
-    if (rc < 0) return 0;
-    if (rc) return rc;
-    if (!images == !manifest) return bn_cli_usage(&spec, "give exactly one of --images DIR or --manifest FILE");
-    if (!weights) return bn_cli_usage(&spec, "--weights FILE is required");
-    if (!out) return bn_cli_usage(&spec, "--out FILE is required");
-    if (vp + tp > 100) return bn_cli_usage(&spec, "--validation-percentage plus --testing-percentage is over 100");
-    bn_cli_apply_verbosity(verbose, quiet);
-    bn_backend backend;
-    if (bn_backend_parse(backend_s, &backend)) return bn_cli_usage(&spec, "backend '%s' is not built in", backend_s);
-    bn_norm norm = BN_NORM_KERAS;
-    bn_norm_parse(preprocess, &norm);
+void bn_extract_cfg_init(bn_extract_cfg *cfg) {
+    static const bn_engine_opts eng = BN_ENGINE_OPTS_INIT;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->eng = eng;
+    cfg->validation_pct = 10;
+    cfg->testing_pct = 10;
+    cfg->shard_index = 0;
+    cfg->shard_count = 1;
+    cfg->progress = "auto";
+}
 
-    int rank = 0, size = 1;
-    mpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
-    mpiCheck(MPI_Comm_size(MPI_COMM_WORLD, &size));
-    int nthreads = threads > 0 ? (int)threads : bn_default_threads();
-    double t_start = bn_now();
-    int bound = bn_bound_cpus();
-    if (bound > 0 && bound < nthreads)
-        bn_warn("this rank runs %d engine threads but is bound to %d CPU%s, so they share it; launch with "
-                "'mpirun --bind-to none' (or '--map-by slot:PE=%d'), or pass --threads %d",
-                nthreads, bound, bound == 1 ? "" : "s", nthreads, bound);
+/* Everything one extract run holds, so that the steps below share it. */
+typedef struct {
+    const bn_extract_cfg *cfg; /* what was asked */
+    MPI_Comm comm;             /* the ranks */
+    int rank, size;            /* in comm */
+    bn_engine_setup es;        /* the engine options, resolved */
+    bn_corpus c;               /* the corpus, or this job's shard of it */
+    bn_store_shard shard;      /* where the shard sits (cfg->shard_count > 1) */
+    bn_model model;            /* the weights */
+    int have_model;            /* model loaded */
+    bn_store *st;              /* the features file */
+    int resumed;               /* st was resumed */
+    long long *list;           /* (ntodo) corpus index of each image to do */
+    long long ntodo;           /* images to do */
+    long long ndone_before;    /* images done by earlier runs */
+    bn_engine *eng;            /* the network */
+    bn_dispatch *disp;         /* work sharing */
+    bn_rank_timing me;         /* this rank's timing row */
+    int write_failed;          /* this rank could not write rows */
+    char err[1024];            /* the reason of a failure */
+} run_t;
 
-    /* 1. The corpus: every rank scans (deterministic, so all agree). */
-    bn_corpus c;
-    memset(&c, 0, sizeof c);
-    bn_split_opts so = {vp, tp};
-    char err[1024] = "";
-    if (images ? bn_corpus_scan_dir(images, &so, &c, err, sizeof err)
-               : bn_corpus_read_manifest(manifest, &so, &c, err, sizeof err)) {
-        if (rank == 0) bn_error("bneck corpus checks a corpus without running the network", "%s", err);
-        return BN_EXIT_FAIL;
+/* Agree over the ranks whether every one succeeded (ok != 0). */
+static int all_agree(MPI_Comm comm, int ok) {
+    int all = 0;
+    mpiCheck(MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm));
+    return all;
+}
+
+/* Step 1: the corpus, scanned once on rank 0 and shared, cut to the shard. */
+static int load_corpus(run_t *R) {
+    const bn_extract_cfg *cfg = R->cfg;
+    bn_split_opts so = {cfg->validation_pct, cfg->testing_pct};
+    if (bn_corpus_load_shared(cfg->images, cfg->manifest, &so, R->comm, &R->c, R->err, sizeof R->err)) {
+        if (R->rank == 0) bn_error("bneck corpus checks a corpus without running the network", "%s", R->err);
+        return -1;
     }
-    /* 2. The weights, on every rank; agree on failure. */
-    bn_model model;
-    int ok = bn_weights_load(weights, &model, err, sizeof err) == 0, all_ok = 0;
-    mpiCheck(MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD));
-    if (!all_ok) {
-        if (!ok) bn_error("docs/weights.md says what the file must hold", "%s", err);
-        if (ok) bn_model_free(&model);
-        bn_corpus_free(&c);
-        return BN_EXIT_FAIL;
+    if (cfg->shard_count > 1) {
+        size_t first = 0;
+        R->shard.index = cfg->shard_index;
+        R->shard.count = cfg->shard_count;
+        R->shard.corpus_n = (long long)R->c.n;
+        bn_store_corpus_sha256(&R->c, R->shard.corpus_sha256);
+        bn_corpus_keep_shard(&R->c, cfg->shard_index, cfg->shard_count, &first);
+        R->shard.first = (long long)first;
     }
-    if (rank == 0) bn_verbose("weights %s: sha256 %s", weights, model.sha256);
-    /* 3. The feature file (collective). */
+    return 0;
+}
+
+/* Step 2: the weights, on every rank; all agree. */
+static int load_weights(run_t *R) {
+    int ok = bn_weights_load(R->cfg->weights, &R->model, R->err, sizeof R->err) == 0;
+    R->have_model = ok;
+    if (!all_agree(R->comm, ok)) {
+        if (!ok) bn_error("docs/weights.md says what the file must hold", "%s", R->err);
+        return -1;
+    }
+    if (R->rank == 0) bn_verbose("weights %s: sha256 %s", R->cfg->weights, R->model.sha256);
+    return 0;
+}
+
+/* Step 3: the features file, created or resumed (collective), and the
+ * to-do list: every image not done (pending and failed are retried). */
+static int open_store(run_t *R) {
+    const bn_extract_cfg *cfg = R->cfg;
     bn_store_identity id;
     memset(&id, 0, sizeof id);
-    snprintf(id.weights_sha256, sizeof id.weights_sha256, "%s", model.sha256);
-    snprintf(id.preprocess, sizeof id.preprocess, "%s", preprocess);
-    snprintf(id.dct, sizeof id.dct, "%s", dct);
+    snprintf(id.weights_sha256, sizeof id.weights_sha256, "%s", R->model.sha256);
+    snprintf(id.preprocess, sizeof id.preprocess, "%s", bn_norm_name(R->es.norm));
+    snprintf(id.dct, sizeof id.dct, "%s", R->es.dopts.dct_fast ? "fast" : "accurate");
     char settings[4096];
-    settings_json(settings, sizeof settings, images ? images : manifest, manifest != NULL, weights, bn_backend_name(backend),
-                  batch, nthreads, size, preprocess, dct, vp, tp, max_pixels);
-    int resumed = 0;
-    bn_store *st = bn_store_open(out, MPI_COMM_WORLD, &c, &id, settings, &resumed, err, sizeof err);
-    if (!st) {
-        if (rank == 0) bn_error("use another --out, or remove the file to start over", "%s", err);
-        bn_model_free(&model);
-        bn_corpus_free(&c);
-        return BN_EXIT_FAIL;
+    settings_json(settings, sizeof settings, cfg, &R->es, R->size);
+    R->st = bn_store_open(cfg->out, R->comm, &R->c, &id, settings, &R->resumed, R->err, sizeof R->err);
+    if (!R->st) {
+        if (R->rank == 0) bn_error("use another --out, or remove the file to start over", "%s", R->err);
+        return -1;
     }
-    /* 4. The to-do list: everything not done (pending and failed are retried). */
-    const unsigned char *status = bn_store_status(st);
-    long long ntodo = 0, ndone_before = 0;
-    long long *list = mallocCheck(sizeof(long long) * (c.n ? c.n : 1));
-    for (size_t i = 0; i < c.n; i++) {
+    if (cfg->shard_count > 1 && bn_store_mark_shard(R->st, &R->shard, R->err, sizeof R->err)) {
+        if (R->rank == 0) bn_error("each shard of a job array needs its own --out", "%s", R->err);
+        bn_store_abort(R->st);
+        R->st = NULL;
+        return -1;
+    }
+    const unsigned char *status = bn_store_status(R->st);
+    R->list = mallocCheck(sizeof(long long) * (R->c.n ? R->c.n : 1));
+    for (size_t i = 0; i < R->c.n; i++) {
         if (status[i] == BN_ROW_DONE)
-            ndone_before++;
+            R->ndone_before++;
         else
-            list[ntodo++] = (long long)i;
+            R->list[R->ntodo++] = (long long)i;
     }
-    if (rank == 0) {
-        if (resumed)
-            bn_info("resuming %s: %lld of %zu images done, %lld to go", out, ndone_before, c.n, ntodo);
+    if (R->rank == 0) {
+        char what[160] = "";
+        if (cfg->shard_count > 1)
+            snprintf(what, sizeof what, " (shard %d/%d: images %lld..%lld of %lld)", cfg->shard_index, cfg->shard_count,
+                     R->shard.first, R->shard.first + (long long)R->c.n, R->shard.corpus_n);
+        if (R->resumed)
+            bn_info("resuming %s%s: %lld of %zu images done, %lld to go", cfg->out, what, R->ndone_before, R->c.n, R->ntodo);
         else
-            bn_info("extracting %zu images in %d classes on %d rank%s (%d thread%s each, batch %lld) into %s", c.n,
-                    c.nlabels, size, size == 1 ? "" : "s", nthreads, nthreads == 1 ? "" : "s", batch, out);
+            bn_info("extracting %zu images%s in %d classes on %d rank%s (%d thread%s each, batch %lld) into %s", R->c.n,
+                    what, R->c.nlabels, R->size, R->size == 1 ? "" : "s", R->es.threads, R->es.threads == 1 ? "" : "s",
+                    cfg->eng.batch, cfg->out);
     }
-    /* 5. Engine, decoder thread, shared counter. */
-    int eng_ok = 1;
-    bn_engine *eng = bn_engine_create(&model, backend, (int)batch, nthreads, err, sizeof err);
-    if (!eng) {
-        bn_error(NULL, "cannot create the %s engine: %s", backend_s, err);
-        eng_ok = 0;
-    }
-    mpiCheck(MPI_Allreduce(&eng_ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD));
-    if (!all_ok) {
-        bn_engine_free(eng);
-        bn_store_abort(st);
-        free(list);
-        bn_model_free(&model);
-        bn_corpus_free(&c);
-        return BN_EXIT_FAIL;
-    }
-    long long *wbase = NULL;
-    MPI_Win win;
-    mpiCheck(MPI_Win_allocate(rank == 0 ? W_SLOTS * sizeof(long long) : 0, sizeof(long long), MPI_INFO_NULL,
-                              MPI_COMM_WORLD, &wbase, &win));
-    if (rank == 0) memset(wbase, 0, W_SLOTS * sizeof(long long));
-    mpiCheck(MPI_Barrier(MPI_COMM_WORLD));
-    mpiCheck(MPI_Win_lock_all(MPI_MODE_NOCHECK, win));
+    return 0;
+}
 
+/* Step 4: the engine on every rank, and the work sharing; all agree. */
+static int start_engine(run_t *R) {
+    int batch = (int)R->cfg->eng.batch;
+    R->eng = bn_engine_create(&R->model, R->es.backend, batch, R->es.threads, R->err, sizeof R->err);
+    if (!R->eng) bn_error(NULL, "cannot create the %s engine: %s", bn_backend_name(R->es.backend), R->err);
+    if (!all_agree(R->comm, R->eng != NULL)) return -1;
+    long long nunits = (R->ntodo + batch - 1) / batch;
+    R->disp = bn_dispatch_start(R->comm, nunits, R->err, sizeof R->err);
+    if (!R->disp) {
+        if (R->rank == 0) bn_error("docs/extract.md explains the work sharing", "%s", R->err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Step 5: the work. The decoder works on the next unit while this thread
+ * runs the network on the current one and writes its rows. A rank whose
+ * write fails asks everyone to stop; its unwritten rows are not counted. */
+static void run_units(run_t *R) {
+    const bn_extract_cfg *cfg = R->cfg;
+    const int batch = (int)cfg->eng.batch;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
 
-    bn_decode_opts dopts = {.max_pixels = max_pixels, .dct_fast = strcmp(dct, "fast") == 0};
     decoder_t D;
     memset(&D, 0, sizeof D);
     pthread_mutex_init(&D.mu, NULL);
     pthread_cond_init(&D.cv, NULL);
-    D.corpus = &c;
-    D.list = list;
-    D.dec = bn_decoder_new(&dopts);
-    D.norm = norm;
+    D.corpus = &R->c;
+    D.list = R->list;
+    D.dec = bn_decoder_new(&R->es.dopts);
+    D.norm = R->es.norm;
     if (pthread_create(&D.thread, NULL, decoder_main, &D) != 0)
         bn_fatal_at(__FILE__, __LINE__, "raise the process limit (ulimit -u)", "cannot start the decode thread");
 
     bn_progress prog;
-    bn_progress_init(&prog, rank == 0 && !quiet ? progress_s : "none", (long long)c.n, ndone_before);
+    bn_progress_init(&prog, R->rank == 0 && !cfg->quiet ? cfg->progress : "none", (long long)R->c.n, R->ndone_before);
     job_t jobs[2];
-    job_alloc(&jobs[0], (int)batch);
-    job_alloc(&jobs[1], (int)batch);
+    job_alloc(&jobs[0], batch);
+    job_alloc(&jobs[1], batch);
     float *feat = mallocCheck((size_t)batch * BN_FEATURES * sizeof(float));
     float *rows = mallocCheck((size_t)batch * BN_FEATURES * sizeof(float));
     unsigned char *rstat = mallocCheck((size_t)batch);
     const char **reasons = mallocCheck(sizeof(char *) * (size_t)batch);
-    bn_rank_timing me;
-    memset(&me, 0, sizeof me);
-    me.rank = rank;
     double forward_s = 0, write_s = 0, idle_s = 0;
-    int write_failed = 0;
+    long long rep_done = 0, rep_failed = 0; /* not yet reported to the dispatcher */
     double t_work = bn_now();
 
-    /* Pipeline: the decoder works on the next chunk while this thread runs
-     * the network on the current one. */
     job_t *cur = &jobs[0], *nxt = &jobs[1];
     double t0 = bn_now();
-    next_chunk(win, ntodo, (int)batch, cur);
+    set_unit(cur, bn_dispatch_next(R->disp, 0, 0, g_stop != 0), R->ntodo, batch);
     decoder_submit(&D, cur);
     cur = decoder_wait(&D);
     idle_s += bn_now() - t0;
     while (cur->start >= 0) {
         t0 = bn_now();
-        if (!write_failed) next_chunk(win, ntodo, (int)batch, nxt);
-        else nxt->start = -1;
+        long long u = bn_dispatch_next(R->disp, rep_done, rep_failed, g_stop || R->write_failed);
+        rep_done = rep_failed = 0;
+        set_unit(nxt, u, R->ntodo, batch);
         decoder_submit(&D, nxt);
         idle_s += bn_now() - t0;
-        /* The network on the decoded images, then the rows. */
-        t0 = bn_now();
-        if (cur->ok > 0) bn_engine_forward(eng, cur->input, cur->ok, feat);
-        forward_s += bn_now() - t0;
-        t0 = bn_now();
-        long long ndone = 0, nfail = 0;
-        for (int k = 0; k < cur->count; k++) {
-            if (cur->slot[k] >= 0) {
-                memcpy(rows + (size_t)k * BN_FEATURES, feat + (size_t)cur->slot[k] * BN_FEATURES, BN_FEATURES * sizeof(float));
-                rstat[k] = BN_ROW_DONE;
-                ndone++;
-            } else {
-                rstat[k] = BN_ROW_FAILED;
-                nfail++;
+        if (!R->write_failed) {
+            /* The network on the decoded images, then the rows. */
+            t0 = bn_now();
+            if (cur->ok > 0) bn_engine_forward(R->eng, cur->input, cur->ok, feat);
+            forward_s += bn_now() - t0;
+            t0 = bn_now();
+            long long ndone = 0, nfail = 0;
+            for (int k = 0; k < cur->count; k++) {
+                if (cur->slot[k] >= 0) {
+                    memcpy(rows + (size_t)k * BN_FEATURES, feat + (size_t)cur->slot[k] * BN_FEATURES,
+                           BN_FEATURES * sizeof(float));
+                    rstat[k] = BN_ROW_DONE;
+                    ndone++;
+                } else {
+                    rstat[k] = BN_ROW_FAILED;
+                    nfail++;
+                }
+                reasons[k] = cur->reason[k];
             }
-            reasons[k] = cur->reason[k];
+            if (bn_store_write(R->st, cur->idx, cur->count, rows, rstat, cur->code, reasons, R->err, sizeof R->err)) {
+                bn_error("check free space and quota on the output file system; rerun to resume", "%s", R->err);
+                R->write_failed = 1; /* not counted; the next request stops everyone */
+            } else {
+                R->me.done += ndone;
+                R->me.failed += nfail;
+                rep_done += ndone;
+                rep_failed += nfail;
+            }
+            write_s += bn_now() - t0;
         }
-        if (!write_failed && bn_store_write(st, cur->idx, cur->count, rows, rstat, cur->code, reasons, err, sizeof err)) {
-            bn_error("check free space and quota on the output file system", "%s", err);
-            write_failed = 1;
-            g_stop = 1; /* stop everyone: the file cannot take more */
-        } else {
-            me.done += ndone;
-            me.failed += nfail;
-        }
-        write_s += bn_now() - t0;
-        long long add[2] = {ndone, nfail};
-        mpiCheck(MPI_Accumulate(add, 2, MPI_LONG_LONG, 0, W_DONE, 2, MPI_LONG_LONG, MPI_SUM, win));
-        mpiCheck(MPI_Win_flush(0, win));
-        if (rank == 0 && bn_progress_due(&prog)) {
-            long long counts[2] = {0, 0}, none[2] = {0, 0};
-            mpiCheck(MPI_Get_accumulate(none, 2, MPI_LONG_LONG, counts, 2, MPI_LONG_LONG, 0, W_DONE, 2, MPI_LONG_LONG,
-                                        MPI_NO_OP, win));
-            mpiCheck(MPI_Win_flush(0, win));
-            bn_progress_update(&prog, counts[0], counts[1]);
+        if (R->rank == 0 && bn_progress_due(&prog)) {
+            long long d = 0, f = 0;
+            bn_dispatch_progress(R->disp, &d, &f);
+            bn_progress_update(&prog, d, f);
         }
         t0 = bn_now();
         job_t *j = decoder_wait(&D);
@@ -436,62 +420,28 @@ int bn_cmd_extract(int argc, char **argv) {
         nxt = cur;
         cur = j;
     }
-    me.wall_s = bn_now() - t_work;
     /* The decoder is idle now: stop it. */
     pthread_mutex_lock(&D.mu);
     D.quit = 1;
     pthread_cond_broadcast(&D.cv);
     pthread_mutex_unlock(&D.mu);
     pthread_join(D.thread, NULL);
-    double t_barrier = bn_now();
-    mpiCheck(MPI_Barrier(MPI_COMM_WORLD)); /* every rank's counts are in the window now */
-    idle_s += bn_now() - t_barrier;
-    long long totals[2] = {0, 0};
-    if (rank == 0) {
-        long long none[2] = {0, 0};
-        mpiCheck(MPI_Get_accumulate(none, 2, MPI_LONG_LONG, totals, 2, MPI_LONG_LONG, 0, W_DONE, 2, MPI_LONG_LONG,
-                                    MPI_NO_OP, win));
-        mpiCheck(MPI_Win_flush(0, win));
-    }
-    mpiCheck(MPI_Win_unlock_all(win));
-    me.wall_s = bn_now() - t_work;
-    me.read_s = D.read_s;
-    me.decode_s = D.decode_s;
-    me.forward_s = forward_s;
-    me.write_s = write_s;
-    me.idle_s = idle_s;
-    me.images_per_s = me.wall_s > 0 ? (double)(me.done + me.failed) / me.wall_s : 0.0;
+    /* Rank 0 waits here until every rank had its last answer. */
+    t0 = bn_now();
+    bn_dispatch_finish(R->disp);
+    R->disp = NULL;
+    idle_s += bn_now() - t0;
+    R->me.wall_s = bn_now() - t_work;
+    R->me.read_s = D.read_s;
+    R->me.decode_s = D.decode_s;
+    R->me.forward_s = forward_s;
+    R->me.write_s = write_s;
+    R->me.idle_s = idle_s;
+    R->me.images_per_s = R->me.wall_s > 0 ? (double)(R->me.done + R->me.failed) / R->me.wall_s : 0.0;
+    long long mine[2] = {R->me.done, R->me.failed}, tot[2] = {0, 0};
+    mpiCheck(MPI_Allreduce(mine, tot, 2, MPI_LONG_LONG, MPI_SUM, R->comm));
+    bn_progress_finish(&prog, tot[0], tot[1]);
 
-    int stopped = 0, any_stop = 0, wf = write_failed, any_wf = 0;
-    stopped = (int)g_stop;
-    mpiCheck(MPI_Allreduce(&stopped, &any_stop, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
-    mpiCheck(MPI_Allreduce(&wf, &any_wf, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
-    mpiCheck(MPI_Bcast(totals, 2, MPI_LONG_LONG, 0, MPI_COMM_WORLD));
-    int complete = !any_stop && !any_wf;
-    bn_progress_finish(&prog, totals[0], totals[1]);
-
-    bn_rank_timing *all = rank == 0 ? mallocCheck(sizeof *all * (size_t)size) : NULL;
-    mpiCheck(MPI_Gather(&me, (int)sizeof me, MPI_BYTE, all, (int)sizeof me, MPI_BYTE, 0, MPI_COMM_WORLD));
-    int status_rc = BN_EXIT_OK;
-    if (bn_store_close(st, &me, complete, err, sizeof err)) {
-        if (rank == 0) bn_error("the features written so far are kept; rerun to resume", "%s", err);
-        status_rc = BN_EXIT_FAIL;
-    }
-    double wall = bn_now() - t_start;
-    if (rank == 0) {
-        if (!quiet) print_timing(all, size, wall);
-        printf("features: %lld done, %lld failed in this run; %s%s\n", totals[0], totals[1], out,
-               complete ? "" : " is INCOMPLETE");
-        if (any_wf) status_rc = BN_EXIT_FAIL;
-        else if (any_stop) {
-            bn_warn("stopped by a signal; rerun the same command to resume (exit status %d)", BN_EXIT_INCOMPLETE);
-            status_rc = status_rc ? status_rc : BN_EXIT_INCOMPLETE;
-        }
-        if (totals[1] > 0) bn_warn("%lld images failed; their reasons are in %s (error_reason); bneck corpus --decode lists them too", totals[1], out);
-    }
-    mpiCheck(MPI_Bcast(&status_rc, 1, MPI_INT, 0, MPI_COMM_WORLD));
-    mpiCheck(MPI_Win_free(&win));
-    free(all);
     free(reasons);
     free(rstat);
     free(rows);
@@ -502,9 +452,164 @@ int bn_cmd_extract(int argc, char **argv) {
     bn_decoder_free(D.dec);
     pthread_mutex_destroy(&D.mu);
     pthread_cond_destroy(&D.cv);
-    bn_engine_free(eng);
-    free(list);
-    bn_model_free(&model);
-    bn_corpus_free(&c);
-    return status_rc;
+}
+
+/* Step 6: agree on how the run ended, add the timing table, close the file
+ * and report. Returns the exit status (the same on every rank). */
+static int finish(run_t *R, double t_start, bn_extract_result *res) {
+    const bn_extract_cfg *cfg = R->cfg;
+    int flags[2] = {(int)g_stop, R->write_failed}, any[2] = {0, 0};
+    mpiCheck(MPI_Allreduce(flags, any, 2, MPI_INT, MPI_MAX, R->comm));
+    int wf_rank = R->write_failed ? R->rank : R->size, first_wf = 0;
+    mpiCheck(MPI_Allreduce(&wf_rank, &first_wf, 1, MPI_INT, MPI_MIN, R->comm));
+    long long mine[2] = {R->me.done, R->me.failed}, totals[2] = {0, 0};
+    mpiCheck(MPI_Allreduce(mine, totals, 2, MPI_LONG_LONG, MPI_SUM, R->comm));
+    int complete = !any[0] && !any[1] && R->ndone_before + totals[0] + totals[1] >= (long long)R->c.n;
+    bn_rank_timing *all = R->rank == 0 ? mallocCheck(sizeof *all * (size_t)R->size) : NULL;
+    R->me.rank = R->rank;
+    mpiCheck(MPI_Gather(&R->me, (int)sizeof R->me, MPI_BYTE, all, (int)sizeof R->me, MPI_BYTE, 0, R->comm));
+    int rc = BN_EXIT_OK;
+    if (bn_store_close(R->st, &R->me, complete, R->err, sizeof R->err)) {
+        if (R->rank == 0) bn_error("the features written so far are kept; rerun to resume", "%s", R->err);
+        rc = BN_EXIT_FAIL;
+    }
+    R->st = NULL;
+    if (R->rank == 0) {
+        if (!cfg->quiet) print_timing(all, R->size, bn_now() - t_start);
+        printf("features: %lld done, %lld failed in this run; %s%s\n", totals[0], totals[1], cfg->out,
+               complete ? "" : " is INCOMPLETE");
+        if (any[1]) {
+            bn_error("free space on the output file system, then rerun the same command to resume",
+                     "rank %d could not write its rows to %s, so every rank stopped after its current batch; the rows "
+                     "written before are kept", first_wf, cfg->out);
+            rc = BN_EXIT_FAIL;
+        } else if (any[0]) {
+            bn_warn("stopped by a signal; rerun the same command to resume (exit status %d)", BN_EXIT_RESUME);
+            if (!rc) rc = BN_EXIT_RESUME;
+        }
+        if (totals[1] > 0)
+            bn_warn("%lld images failed; their reasons are in %s (error_reason); bneck corpus --decode lists them too",
+                    totals[1], cfg->out);
+    }
+    free(all);
+    mpiCheck(MPI_Bcast(&rc, 1, MPI_INT, 0, R->comm));
+    if (res) {
+        res->done = totals[0];
+        res->failed = totals[1];
+        res->complete = complete;
+        res->stopped = any[0];
+    }
+    return rc;
+}
+
+/* Release what the steps made (the file is closed by finish or aborted). */
+static void run_free(run_t *R) {
+    if (R->st) bn_store_abort(R->st);
+    bn_engine_free(R->eng);
+    free(R->list);
+    if (R->have_model) bn_model_free(&R->model);
+    bn_corpus_free(&R->c);
+}
+
+int bn_extract_run(const bn_extract_cfg *cfg, MPI_Comm comm, bn_extract_result *res) {
+    run_t R;
+    memset(&R, 0, sizeof R);
+    R.cfg = cfg;
+    R.comm = comm;
+    if (res) memset(res, 0, sizeof *res);
+    mpiCheck(MPI_Comm_rank(comm, &R.rank));
+    mpiCheck(MPI_Comm_size(comm, &R.size));
+    double t_start = bn_now();
+    if (bn_engine_opts_check(&cfg->eng, &R.es, R.err, sizeof R.err)) {
+        if (R.rank == 0) bn_error("bneck extract --help lists the engine options", "%s", R.err);
+        return BN_CLI_USAGE;
+    }
+    if (cfg->shard_count < 1 || cfg->shard_index < 0 || cfg->shard_index >= cfg->shard_count) {
+        if (R.rank == 0) bn_error(NULL, "shard %d/%d does not exist: K/N needs 0 <= K < N", cfg->shard_index, cfg->shard_count);
+        return BN_CLI_USAGE;
+    }
+    int bound = bn_bound_cpus();
+    if (bound > 0 && bound < R.es.threads)
+        bn_warn("this rank runs %d engine threads but is bound to %d CPU%s, so they share it; launch with "
+                "'mpirun --bind-to none' (or '--map-by slot:PE=%d'), or pass --threads %d",
+                R.es.threads, bound, bound == 1 ? "" : "s", R.es.threads, bound);
+    g_stop = 0;
+    int rc = BN_EXIT_FAIL;
+    if (bn_dispatch_check(comm, R.err, sizeof R.err)) {
+        if (R.rank == 0) bn_error("docs/extract.md explains the work sharing", "%s", R.err);
+        return rc;
+    }
+    if (load_corpus(&R) || load_weights(&R) || open_store(&R) || start_engine(&R)) goto done;
+    run_units(&R);
+    rc = finish(&R, t_start, res);
+done:
+    run_free(&R);
+    return rc;
+}
+
+/* ------------------------------------------------------------ command line */
+
+/* Parse "K/N" into a shard. 0, or -1 when malformed. */
+static int parse_shard(const char *s, int *k, int *n) {
+    long long a = 0, b = 0;
+    const char *slash = s ? strchr(s, '/') : NULL;
+    if (!slash) return -1;
+    char left[32];
+    size_t l = (size_t)(slash - s);
+    if (l == 0 || l >= sizeof left) return -1;
+    memcpy(left, s, l);
+    left[l] = 0;
+    if (bn_parse_ll(left, &a) || bn_parse_ll(slash + 1, &b) || b < 1 || b > 1000000 || a < 0 || a >= b) return -1;
+    *k = (int)a;
+    *n = (int)b;
+    return 0;
+}
+
+int bn_cmd_extract(int argc, char **argv) {
+    bn_extract_cfg cfg;
+    bn_extract_cfg_init(&cfg);
+    const char *shard = NULL;
+    int verbose = 0;
+    const bn_opt opts[] = {
+        {"images", 'i', BN_OPT_STRING, &cfg.images, "DIR", NULL, 0, 0, NULL, "folder of class folders (retrain.py layout)"},
+        {"manifest", 'm', BN_OPT_STRING, &cfg.manifest, "FILE", NULL, 0, 0, NULL, "manifest of path<TAB>label lines"},
+        {"weights", 'w', BN_OPT_STRING, &cfg.weights, "FILE", NULL, 0, 0, NULL, "Keras Inception v3 weights (.h5); required"},
+        {"out", 'o', BN_OPT_STRING, &cfg.out, "FILE", NULL, 0, 0, NULL, "the shared HDF5 feature file; required (resumed if it exists)"},
+        BN_OPTS_ENGINE(&cfg.eng, "8", "keras"),
+        {"validation-percentage", 0, BN_OPT_DOUBLE, &cfg.validation_pct, "PCT", "10", 0, 100, NULL, "share of images for validation"},
+        {"testing-percentage", 0, BN_OPT_DOUBLE, &cfg.testing_pct, "PCT", "10", 0, 100, NULL, "share of images for testing"},
+        {"shard", 0, BN_OPT_STRING, &shard, "K/N", "0/1", 0, 0, NULL,
+         "extract only shard K of N (0-based) into --out, for a job array; bneck join merges the shards"},
+        {"progress", 0, BN_OPT_CHOICE, &cfg.progress, NULL, "auto", 0, 0, "auto|tty|log|none", "progress line: in place (tty), plain lines (log), or none"},
+        BN_OPTS_VERBOSITY(&verbose, &cfg.quiet),
+        {0},
+    };
+    const bn_cmd_spec spec = {
+        "extract", "Compute the Inception v3 bottleneck of every image of a corpus into one shared HDF5 file.",
+        "mpirun -n R bneck extract (--images DIR | --manifest FILE) --weights W.h5 --out features.h5 [options]",
+        "--batch is also the work unit: ranks ask rank 0 for the next chunk of --batch\n"
+        "images, so slow ranks never hold the others back. Rerun the same command on an\n"
+        "unfinished file to resume: done images are kept, pending and failed ones are\n"
+        "retried. SIGTERM or SIGUSR1 (what Slurm sends before a time limit) makes every\n"
+        "rank finish its batch, leave the file consistent and exit with status 75: rerun\n"
+        "to resume. The file layout is in docs/format.md.",
+        opts};
+    const char *pos[1];
+    int npos = 0;
+    int rc = bn_cli_parse(&spec, argc, argv, pos, 0, &npos);
+    if (rc < 0) return 0;
+    if (rc) return rc;
+    if (!cfg.images == !cfg.manifest) return bn_cli_usage(&spec, "give exactly one of --images DIR or --manifest FILE");
+    if (!cfg.weights) return bn_cli_usage(&spec, "--weights FILE is required");
+    if (!cfg.out) return bn_cli_usage(&spec, "--out FILE is required");
+    if (cfg.validation_pct + cfg.testing_pct > 100)
+        return bn_cli_usage(&spec, "--validation-percentage plus --testing-percentage is over 100");
+    if (shard && parse_shard(shard, &cfg.shard_index, &cfg.shard_count))
+        return bn_cli_usage(&spec, "--shard '%s' is not K/N with 0 <= K < N (e.g. 2/8, or $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)", shard);
+    bn_engine_setup es;
+    char err[512];
+    if (bn_engine_opts_check(&cfg.eng, &es, err, sizeof err)) return bn_cli_usage(&spec, "%s", err);
+    bn_cli_apply_verbosity(verbose, cfg.quiet);
+    bn_mpi_need();
+    return bn_extract_run(&cfg, MPI_COMM_WORLD, NULL);
 }

@@ -8,6 +8,7 @@
 #include "pipeline/commands.h"
 #include "pipeline/engopts.h"
 #include "pipeline/log.h"
+#include "pipeline/mpi.h"
 #include "pipeline/sysinfo.h"
 
 #include <hdf5.h>
@@ -109,7 +110,7 @@ int bn_cmd_features(int argc, char **argv) {
     const bn_norm norm = es.norm;
     const char *backend_s = eo.backend, *preprocess = eo.preprocess;
     int rank = 0;
-    mpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
+    rank = bn_launch_rank();
     if (rank != 0) return 0; /* a by-hand tool: one process does the work */
     const int nthreads = es.threads;
 

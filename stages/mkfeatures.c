@@ -17,6 +17,7 @@
 #include "pipeline/cli.h"
 #include "pipeline/commands.h"
 #include "pipeline/log.h"
+#include "pipeline/mpi.h"
 #include "pipeline/rng.h"
 
 #include <math.h>
@@ -65,6 +66,7 @@ int bn_cmd_mkfeatures(int argc, char **argv) {
     bn_cli_apply_verbosity(verbose, quiet);
     const char *out = pos[0];
     int rank = 0, size = 1;
+    bn_mpi_need();
     mpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
     mpiCheck(MPI_Comm_size(MPI_COMM_WORLD, &size));
     double t0 = bn_now();

@@ -9,6 +9,7 @@
 #include "pipeline/cli.h"
 #include "pipeline/commands.h"
 #include "pipeline/log.h"
+#include "pipeline/mpi.h"
 #include "stages/synth.h"
 
 #include <mpi.h>
@@ -41,7 +42,7 @@ int bn_cmd_mkweights(int argc, char **argv) {
     if (npos != 1) return bn_cli_usage(&spec, "give the output file OUT.h5");
     bn_cli_apply_verbosity(verbose, quiet);
     int rank = 0;
-    mpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
+    rank = bn_launch_rank();
     if (rank != 0) return 0;
 
     double t0 = bn_now();

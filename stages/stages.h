@@ -138,4 +138,12 @@ typedef struct {
  * status of the first stage that did not succeed, or BN_EXIT_OK. */
 int bn_retrain_run(const bn_retrain_cfg *cfg, MPI_Comm comm);
 
+/* ------------------------------------------------------------ join */
+
+/* Collective over comm. Merge the n shard files paths[] (from extract
+ * --shard K/N) into out, the file one extract of the whole corpus would have
+ * written. quiet: no summary line. Returns an exit status, the same on every
+ * rank. */
+int bn_join_run(const char *out, const char *const *paths, int n, MPI_Comm comm, int quiet);
+
 #endif
