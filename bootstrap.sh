@@ -32,7 +32,7 @@ packages=(
     slurm-wlm munge
     openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
     mpich libmpich-dev libhdf5-mpich-dev
-    libopenblas-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev nettle-dev libdnnl-dev
+    libopenblas-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev nettle-dev libdnnl-dev libinih-dev
     python3 python3-numpy python3-h5py python3-torch python3-torchvision
 )
 

@@ -16,5 +16,6 @@ int bn_cmd_classify(int argc, char **argv); /* stages/classify.c */
 int bn_cmd_retrain(int argc, char **argv);  /* stages/retrain.c */
 int bn_cmd_mkfeatures(int argc, char **argv); /* stages/mkfeatures.c */
 int bn_cmd_join(int argc, char **argv);     /* stages/join.c */
+int bn_cmd_run(int argc, char **argv);       /* pipeline/run.c */
 
 #endif

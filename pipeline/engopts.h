@@ -13,6 +13,7 @@
 #include "net/engine.h"
 
 #include <stddef.h>
+#include <string.h>
 
 typedef struct {
     const char *backend;    /* "ref" | "gemm" | "dnnl" | "cpu" */
@@ -26,6 +27,12 @@ typedef struct {
 /* The defaults every command starts from. */
 #define BN_ENGINE_OPTS_INIT {"cpu", 8, 0, "keras", "accurate", BN_DEFAULT_MAX_PIXELS}
 
+/* The --dct default as --help shows it: "accurate", or pre_default itself
+ * when that is not a preprocess name ("the classifier's"). */
+static inline const char *bn_engine_dct_shown(const char *pre_default) {
+    return strcmp(pre_default, "keras") && strcmp(pre_default, "tf2015") ? pre_default : "accurate";
+}
+
 /* The option table entries of the group. eo: bn_engine_opts *; batch_default
  * and pre_default are the defaults as --help shows them ("8", "keras"). */
 #define BN_OPTS_ENGINE(eo, batch_default, pre_default)                                                         \
@@ -36,7 +43,7 @@ typedef struct {
      "engine threads per rank (0 = default)"},                                                                 \
     {"preprocess", 0, BN_OPT_CHOICE, &(eo)->preprocess, NULL, (pre_default), 0, 0, "keras|tf2015",             \
      "input normalisation: x/127.5-1 (keras) or (x-128)/128 (tf2015)"},                                        \
-    {"dct", 0, BN_OPT_CHOICE, &(eo)->dct, NULL, (pre_default), 0, 0, "accurate|fast",                           \
+    {"dct", 0, BN_OPT_CHOICE, &(eo)->dct, NULL, bn_engine_dct_shown(pre_default), 0, 0, "accurate|fast",                           \
      "JPEG inverse DCT: accurate, or fast as TF1 used"},                                                       \
     {"max-pixels", 0, BN_OPT_INT, &(eo)->max_pixels, "N", "100000000", 1, 1e15, NULL,                          \
      "refuse larger images (checked from the header)"}

@@ -6,6 +6,7 @@
 #include "net/engine.h"
 #include "pipeline/cli.h"
 #include "pipeline/commands.h"
+#include "pipeline/engopts.h"
 #include "pipeline/log.h"
 #include "pipeline/mpi.h"
 #include "pipeline/sysinfo.h"
@@ -17,17 +18,14 @@
 #include <string.h>
 
 int bn_cmd_benchmark(int argc, char **argv) {
-    const char *weights = NULL, *backend_s = "cpu";
-    long long batch = 16, threads = 0;
+    const char *weights = NULL;
+    bn_engine_opts eo = BN_ENGINE_OPTS_INIT;
+    eo.batch = 16; /* the benchmark's own default: the engines' sweet spot */
     double seconds = 5.0;
     int verbose = 0, quiet = 0;
-    char choices[64];
-    snprintf(choices, sizeof choices, "%s", bn_backend_choices());
     const bn_opt opts[] = {
         {"weights", 'w', BN_OPT_STRING, &weights, "FILE", NULL, 0, 0, NULL, "Keras Inception v3 weights (.h5); required"},
-        {"backend", 'b', BN_OPT_CHOICE, &backend_s, NULL, "cpu", 0, 0, choices, "engine to measure"},
-        {"batch", 0, BN_OPT_INT, &batch, "N", "16", 1, 4096, NULL, "images per forward pass"},
-        {"threads", 't', BN_OPT_INT, &threads, "N", "cores / ranks per node", 0, 4096, NULL, "threads (0 = default)"},
+        BN_OPTS_ENGINE(&eo, "16", "keras"),
         {"seconds", 0, BN_OPT_DOUBLE, &seconds, "S", "5", 0, 3600, NULL, "measure for about this long, after one warm-up pass"},
         BN_OPTS_VERBOSITY(&verbose, &quiet),
         {0},
@@ -42,14 +40,17 @@ int bn_cmd_benchmark(int argc, char **argv) {
     if (rc) return rc;
     if (!weights) return bn_cli_usage(&spec, "--weights FILE is required");
     bn_cli_apply_verbosity(verbose, quiet);
-    bn_backend backend;
-    if (bn_backend_parse(backend_s, &backend)) return bn_cli_usage(&spec, "backend '%s' is not built in", backend_s);
+    bn_engine_setup es;
+    char err[1024];
+    if (bn_engine_opts_check(&eo, &es, err, sizeof err)) return bn_cli_usage(&spec, "%s", err);
+    const bn_backend backend = es.backend;
+    const char *backend_s = eo.backend;
+    const long long batch = eo.batch;
     int rank = 0;
     rank = bn_launch_rank();
     if (rank != 0) return 0;
-    int nthreads = threads > 0 ? (int)threads : bn_default_threads();
+    const int nthreads = es.threads;
     bn_model model;
-    char err[1024];
     if (bn_weights_load(weights, &model, err, sizeof err)) {
         bn_error("bneck mkweights writes a test file", "%s", err);
         return BN_EXIT_FAIL;
@@ -66,7 +67,7 @@ int bn_cmd_benchmark(int argc, char **argv) {
     bn_rgb img = {500, 333, mallocCheck(500 * 333 * 3), 500 * 333 * 3};
     for (int i = 0; i < batch; i++) {
         bn_synth_image(i % 5, 5, 7 + (unsigned long long)i, 500, 333, img.rgb);
-        bn_resize_norm(&img, BN_INPUT_SIZE, BN_INPUT_SIZE, BN_NORM_KERAS, in + (size_t)i * img_floats);
+        bn_resize_norm(&img, BN_INPUT_SIZE, BN_INPUT_SIZE, es.norm, in + (size_t)i * img_floats);
     }
     double t0 = bn_now();
     bn_engine_forward(eng, in, (int)batch, out); /* warm-up: JIT, page faults, caches */

@@ -29,6 +29,7 @@
 #include "pipeline/log.h"
 #include "pipeline/mpi.h"
 #include "pipeline/sysinfo.h"
+#include "stages/stages.h"
 
 #include <errno.h>
 #include <hdf5.h>
@@ -44,14 +45,6 @@
 #ifndef BLOCK_ROWS
 #define BLOCK_ROWS 1024    /* rows a rank scores per round in corpus mode (-D for tests) */
 #endif
-
-/* Everything the command line gave. */
-typedef struct {
-    const char *weights, *classifier, *images, *manifest, *out, *features, *backend_s, *progress_s;
-    const char *preprocess, *dct; /* NULL unless given (they must then match the classifier) */
-    long long top, batch, threads, max_pixels;
-    int verbose, quiet;
-} opts_t;
 
 /* Indices of the K largest of p[0..C), highest first (ties: lower index first). */
 static void top_k(const double *p, int C, int K, int *idx) {
@@ -89,15 +82,15 @@ static int check_weights(const char *weights, const char *sha, const char *cpath
 }
 
 /* Refuse --preprocess / --dct values other than the classifier's. 0 or -1 with msg set. */
-static int check_identity_opts(const opts_t *o, const bn_classifier *c, char *msg) {
-    if (o->preprocess && strcmp(o->preprocess, c->preprocess)) {
+static int check_identity_opts(const bn_classify_cfg *o, const bn_classifier *c, char *msg) {
+    if (o->eng.preprocess && strcmp(o->eng.preprocess, c->preprocess)) {
         bn_h5_set_msg(msg, "--preprocess %s differs from the classifier's '%s' (its features were made that way); "
-                           "leave --preprocess out: classify takes it from %s", o->preprocess, c->preprocess, o->classifier);
+                           "leave --preprocess out: classify takes it from %s", o->eng.preprocess, c->preprocess, o->classifier);
         return -1;
     }
-    if (o->dct && strcmp(o->dct, c->dct)) {
+    if (o->eng.dct && strcmp(o->eng.dct, c->dct)) {
         bn_h5_set_msg(msg, "--dct %s differs from the classifier's '%s' (its features were made that way); leave "
-                           "--dct out: classify takes it from %s", o->dct, c->dct, o->classifier);
+                           "--dct out: classify takes it from %s", o->eng.dct, c->dct, o->classifier);
         return -1;
     }
     if (c->dim != BN_FEATURES) {
@@ -111,15 +104,15 @@ static int check_identity_opts(const opts_t *o, const bn_classifier *c, char *ms
 /* ------------------------------------------------------------ images on the command line */
 
 /* Rank 0 only: classify the images pos[0..npos). Returns the exit status. */
-static int classify_images(const opts_t *o, const char *const *pos, int npos) {
+static int classify_images(const bn_classify_cfg *o, const bn_engine_setup *es, bn_classify_result *res) {
+    const char *const *pos = o->image_paths;
+    const int npos = o->nimages;
     bn_classifier c;
     char err[2048] = "", msg[BN_H5_MSG_LEN] = "";
     if (bn_classifier_read(o->classifier, &c, err, sizeof err)) {
         bn_error("bneck train writes the classifier file", "%s", err);
         return BN_EXIT_FAIL;
     }
-    bn_backend backend;
-    bn_backend_parse(o->backend_s, &backend); /* checked by the caller */
     bn_norm norm = BN_NORM_KERAS;
     bn_norm_parse(c.preprocess, &norm);
     if (check_identity_opts(o, &c, msg)) {
@@ -141,11 +134,10 @@ static int classify_images(const opts_t *o, const char *const *pos, int npos) {
         bn_classifier_free(&c);
         return BN_EXIT_FAIL;
     }
-    int nthreads = o->threads > 0 ? (int)o->threads : bn_default_threads();
-    int nb = (int)(o->batch < npos ? o->batch : npos);
-    bn_engine *eng = bn_engine_create(&model, backend, nb, nthreads, err, sizeof err);
+    int nb = (int)(o->eng.batch < npos ? o->eng.batch : npos);
+    bn_engine *eng = bn_engine_create(&model, es->backend, nb, es->threads, err, sizeof err);
     if (!eng) {
-        bn_error(NULL, "cannot create the %s engine: %s", o->backend_s, err);
+        bn_error(NULL, "cannot create the %s engine: %s", o->eng.backend, err);
         bn_model_free(&model);
         bn_classifier_free(&c);
         return BN_EXIT_FAIL;
@@ -158,7 +150,7 @@ static int classify_images(const opts_t *o, const char *const *pos, int npos) {
     double *p = mallocCheck(sizeof(double) * (size_t)C);
     double *xd = mallocCheck(sizeof(double) * (size_t)c.dim);
     int *idx = mallocCheck(sizeof(int) * (size_t)K);
-    bn_decode_opts dopts = {.max_pixels = o->max_pixels, .dct_fast = strcmp(c.dct, "fast") == 0};
+    bn_decode_opts dopts = {.max_pixels = es->dopts.max_pixels, .dct_fast = strcmp(c.dct, "fast") == 0};
     bn_decoder *dec = bn_decoder_new(&dopts);
     bn_rgb img = {0};
     int failed = 0, printed = 0;
@@ -186,6 +178,10 @@ static int classify_images(const opts_t *o, const char *const *pos, int npos) {
         fflush(stdout);
     }
     int status = BN_EXIT_OK;
+    if (res) {
+        res->ok = npos - failed;
+        res->failed = failed;
+    }
     if (ferror(stdout)) {
         bn_error(NULL, "cannot write the results to standard output: %s", strerror(errno));
         status = BN_EXIT_FAIL;
@@ -293,275 +289,233 @@ static void existing_split(const char *path, double *vp, double *tp) {
     bn_h5_quiet_off(&q);
 }
 
-/* Collective: classify a corpus into o->out. Returns the exit status (the
- * same on every rank). */
-static int classify_corpus(const opts_t *o) {
-    int rank = 0, size = 1;
-    mpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
-    mpiCheck(MPI_Comm_size(MPI_COMM_WORLD, &size));
-    char err[2048] = "", msg[BN_H5_MSG_LEN] = "";
-    char *feats_path = NULL, *partial = NULL;
+/* A corpus run in progress. */
+typedef struct {
+    const bn_classify_cfg *o;
+    MPI_Comm comm;
+    int rank, size;
+    char err[2048], msg[BN_H5_MSG_LEN];
+    char *feats_path, *partial;
     bn_classifier c;
-    memset(&c, 0, sizeof c);
     bn_feats f;
-    memset(&f, 0, sizeof f);
-    int opened = 0, status = BN_EXIT_FAIL;
-    int *map = NULL;
-    double *mine = NULL, *all = NULL;
-    int *counts = NULL, *displs = NULL;
-    long long *done = NULL;
-    int C = 0, K = 0;
-    float *x = NULL;
-    double *p = NULL, *xd = NULL;
-    int *idx = NULL;
+    int opened;
+    int C, K;
+    int *map;              /* corpus class -> classifier class (-1: none) */
+    long long *done, D;    /* the done rows, in file order */
     csv_t w;
-    memset(&w, 0, sizeof w);
+} corpus_run;
 
+static void corpus_free(corpus_run *r, int status) {
+    if (r->w.fp) fclose(r->w.fp);
+    if (r->rank == 0 && r->partial && status != BN_EXIT_OK) unlink(r->partial);
+    if (r->opened) bn_feats_close(&r->f); /* collective */
+    bn_classifier_free(&r->c);
+    free(r->done);
+    free(r->map);
+    free(r->partial);
+    free(r->feats_path);
+}
+
+/* Every rank: ok, or rank 0 reports msg (with hint). Returns -1 when any
+ * rank failed. */
+static int agree(corpus_run *r, int ok, const char *hint) {
+    if (bn_h5_agree(r->comm, ok, r->msg) < 0) {
+        if (r->rank == 0) bn_error(hint, "%s", r->msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* The features file's name; refuse an --out that would overwrite an input. */
+static int name_outputs(corpus_run *r) {
+    const bn_classify_cfg *o = r->o;
     if (o->features) {
-        feats_path = strdupCheck(o->features);
+        r->feats_path = strdupCheck(o->features);
     } else {
         size_t len = strlen(o->out) + sizeof ".features.h5";
-        feats_path = mallocCheck(len);
-        snprintf(feats_path, len, "%s.features.h5", o->out);
+        r->feats_path = mallocCheck(len);
+        snprintf(r->feats_path, len, "%s.features.h5", o->out);
     }
-    if (!strcmp(feats_path, o->out) || !strcmp(o->out, o->classifier) || !strcmp(o->out, o->weights)) {
-        if (rank == 0)
+    if (!strcmp(r->feats_path, o->out) || !strcmp(o->out, o->classifier) || !strcmp(o->out, o->weights)) {
+        if (r->rank == 0)
             bn_error(NULL, "--out %s would overwrite an input (the features file, the classifier or the weights); "
                            "give another name", o->out);
-        free(feats_path);
-        return BN_CLI_USAGE;
+        return -1;
     }
+    return 0;
+}
 
-    /* 1. The classifier (every rank reads the small file) and the weights'
-     * identity (rank 0 hashes), before any image is touched. */
-    int ok = bn_classifier_read(o->classifier, &c, err, sizeof err) == 0;
-    if (!ok) snprintf(msg, sizeof msg, "%s (bneck train writes the classifier file)", err);
-    if (ok && check_identity_opts(o, &c, msg)) ok = 0;
-    if (ok && rank == 0) {
+/* The classifier (every rank reads the small file) and the weights'
+ * identity (rank 0 hashes), before any image is touched. */
+static int read_classifier(corpus_run *r) {
+    const bn_classify_cfg *o = r->o;
+    int ok = bn_classifier_read(o->classifier, &r->c, r->err, sizeof r->err) == 0;
+    if (!ok) bn_h5_set_msg(r->msg, "%s (bneck train writes the classifier file)", r->err);
+    if (ok && check_identity_opts(o, &r->c, r->msg)) ok = 0;
+    if (ok && r->rank == 0) {
         char sha[65];
-        if (bn_file_sha256(o->weights, sha, err, sizeof err)) {
-            snprintf(msg, sizeof msg, "%s", err);
+        if (bn_file_sha256(o->weights, sha, r->err, sizeof r->err)) {
+            bn_h5_set_msg(r->msg, "%s", r->err);
             ok = 0;
-        } else if (check_weights(o->weights, sha, o->classifier, &c, msg)) {
+        } else if (check_weights(o->weights, sha, o->classifier, &r->c, r->msg)) {
             ok = 0;
         }
     }
-    if (bn_h5_agree(MPI_COMM_WORLD, ok, msg) < 0) {
-        if (rank == 0) bn_error(NULL, "%s", msg);
-        goto done;
-    }
+    return agree(r, ok, NULL);
+}
 
-    /* 2. The features of the corpus: the extract job, with the classifier's
-     * preprocessing. Rerunning resumes the same features file (the split
-     * percentages only decide the file's split column; those of an existing
-     * file are kept so that its corpus listing matches). */
-    {
-        double vp = 0, tp = 0;
-        if (rank == 0) existing_split(feats_path, &vp, &tp);
-        double vt[2] = {vp, tp};
-        mpiCheck(MPI_Bcast(vt, 2, MPI_DOUBLE, 0, MPI_COMM_WORLD));
-        char s_vp[32], s_tp[32], s_batch[32], s_threads[32], s_pix[32];
-        snprintf(s_vp, sizeof s_vp, "%.17g", vt[0]);
-        snprintf(s_tp, sizeof s_tp, "%.17g", vt[1]);
-        snprintf(s_batch, sizeof s_batch, "%lld", o->batch);
-        snprintf(s_threads, sizeof s_threads, "%lld", o->threads);
-        snprintf(s_pix, sizeof s_pix, "%lld", o->max_pixels);
-        char *argv[40];
-        int ac = 0;
-        argv[ac++] = "extract";
-        argv[ac++] = o->images ? "--images" : "--manifest";
-        argv[ac++] = (char *)(o->images ? o->images : o->manifest);
-        argv[ac++] = "--weights";
-        argv[ac++] = (char *)o->weights;
-        argv[ac++] = "--out";
-        argv[ac++] = feats_path;
-        argv[ac++] = "--backend";
-        argv[ac++] = (char *)o->backend_s;
-        argv[ac++] = "--batch";
-        argv[ac++] = s_batch;
-        argv[ac++] = "--threads";
-        argv[ac++] = s_threads;
-        argv[ac++] = "--max-pixels";
-        argv[ac++] = s_pix;
-        argv[ac++] = "--preprocess";
-        argv[ac++] = c.preprocess;
-        argv[ac++] = "--dct";
-        argv[ac++] = c.dct;
-        argv[ac++] = "--validation-percentage";
-        argv[ac++] = s_vp;
-        argv[ac++] = "--testing-percentage";
-        argv[ac++] = s_tp;
-        argv[ac++] = "--progress";
-        argv[ac++] = (char *)o->progress_s;
-        if (o->quiet) argv[ac++] = "-q";
-        for (int v = 0; v < o->verbose && v < 3; v++) argv[ac++] = "-v";
-        argv[ac] = NULL;
-        if (rank == 0) bn_info("features of the corpus: %s", feats_path);
-        int rc = bn_cmd_extract(ac, argv);
-        bn_cli_apply_verbosity(o->verbose, o->quiet);
-        if (rc != BN_EXIT_OK) {
-            if (rank == 0)
-                bn_error(rc == 75 ? "rerun the same command to resume" : NULL,
-                         "computing the features into %s did not finish (extract exit status %d); no predictions "
-                         "written", feats_path, rc);
-            status = rc == BN_CLI_USAGE ? BN_EXIT_FAIL : rc;
-            goto done;
-        }
-    }
+/* The features of the corpus: the extract stage, with the classifier's
+ * preprocessing. Rerunning resumes the same features file (the split
+ * percentages only decide the file's split column; those of an existing file
+ * are kept so that its corpus listing matches). Returns the exit status. */
+static int compute_features(corpus_run *r) {
+    const bn_classify_cfg *o = r->o;
+    double vt[2] = {0, 0};
+    if (r->rank == 0) existing_split(r->feats_path, &vt[0], &vt[1]);
+    mpiCheck(MPI_Bcast(vt, 2, MPI_DOUBLE, 0, r->comm));
+    bn_extract_cfg ex;
+    bn_extract_cfg_init(&ex);
+    ex.images = o->images;
+    ex.manifest = o->manifest;
+    ex.weights = o->weights;
+    ex.out = r->feats_path;
+    ex.eng = o->eng;
+    ex.eng.preprocess = r->c.preprocess;
+    ex.eng.dct = r->c.dct;
+    ex.validation_pct = vt[0];
+    ex.testing_pct = vt[1];
+    ex.progress = o->progress;
+    ex.quiet = o->quiet;
+    if (r->rank == 0) bn_info("features of the corpus: %s", r->feats_path);
+    int rc = bn_extract_run(&ex, r->comm, NULL);
+    if (rc != BN_EXIT_OK && r->rank == 0)
+        bn_error(rc == BN_EXIT_RESUME ? "rerun the same command to resume" : NULL,
+                 "computing the features into %s did not finish (extract exit status %d); no predictions written",
+                 r->feats_path, rc);
+    return rc == BN_CLI_USAGE ? BN_EXIT_FAIL : rc;
+}
 
-    /* 3. Open the features, check their identity, prepare the CSV. */
-    if (bn_feats_open(feats_path, MPI_COMM_WORLD, &f, err, sizeof err)) {
-        if (rank == 0) bn_error(NULL, "%s", err);
-        goto done;
+/* Open the features, check their identity, start the CSV (rank 0). */
+static int open_features_and_csv(corpus_run *r) {
+    const bn_classify_cfg *o = r->o;
+    if (bn_feats_open(r->feats_path, r->comm, &r->f, r->err, sizeof r->err)) {
+        if (r->rank == 0) bn_error(NULL, "%s", r->err);
+        return -1;
     }
-    opened = 1;
-    ok = 1;
-    msg[0] = 0;
-    if (strcmp(f.weights_sha256, c.weights_sha256) || strcmp(f.preprocess, c.preprocess) || strcmp(f.dct, c.dct)) {
-        bn_h5_set_msg(msg, "%s was made with weights %s, preprocess %s, dct %s; the classifier %s needs weights %s, "
-                           "preprocess %s, dct %s", feats_path, f.weights_sha256, f.preprocess, f.dct, o->classifier,
-                      c.weights_sha256, c.preprocess, c.dct);
+    r->opened = 1;
+    int ok = 1;
+    r->msg[0] = 0;
+    const bn_feats *f = &r->f;
+    const bn_classifier *c = &r->c;
+    if (strcmp(f->weights_sha256, c->weights_sha256) || strcmp(f->preprocess, c->preprocess) || strcmp(f->dct, c->dct)) {
+        bn_h5_set_msg(r->msg, "%s was made with weights %s, preprocess %s, dct %s; the classifier %s needs weights %s, "
+                              "preprocess %s, dct %s", r->feats_path, f->weights_sha256, f->preprocess, f->dct,
+                      o->classifier, c->weights_sha256, c->preprocess, c->dct);
         ok = 0;
-    } else if (f.dim != c.dim) {
-        bn_h5_set_msg(msg, "%s has %d features per row; the classifier takes %d", feats_path, f.dim, c.dim);
+    } else if (f->dim != c->dim) {
+        bn_h5_set_msg(r->msg, "%s has %d features per row; the classifier takes %d", r->feats_path, f->dim, c->dim);
         ok = 0;
     }
-    C = c.nclasses;
-    K = (int)(o->top < C ? o->top : C);
-    if (ok && rank == 0) {
-        if (bn_feats_load_paths(&f, err, sizeof err)) {
-            bn_h5_set_msg(msg, "%s", err);
+    r->C = c->nclasses;
+    r->K = (int)(o->top < r->C ? o->top : r->C);
+    if (ok && r->rank == 0) {
+        if (bn_feats_load_paths(&r->f, r->err, sizeof r->err)) {
+            bn_h5_set_msg(r->msg, "%s", r->err);
             ok = 0;
         } else {
             size_t len = strlen(o->out) + sizeof ".partial";
-            partial = mallocCheck(len);
-            snprintf(partial, len, "%s.partial", o->out);
-            if (!(w.fp = fopen(partial, "w"))) {
-                bn_h5_set_msg(msg, "%s: cannot create: %s", partial, strerror(errno));
+            r->partial = mallocCheck(len);
+            snprintf(r->partial, len, "%s.partial", o->out);
+            if (!(r->w.fp = fopen(r->partial, "w"))) {
+                bn_h5_set_msg(r->msg, "%s: cannot create: %s", r->partial, strerror(errno));
                 ok = 0;
             } else {
-                fputs("path,true_label,status", w.fp);
-                for (int j = 1; j <= K; j++) fprintf(w.fp, ",label_%d,score_%d", j, j);
-                fputc('\n', w.fp);
+                fputs("path,true_label,status", r->w.fp);
+                for (int j = 1; j <= r->K; j++) fprintf(r->w.fp, ",label_%d,score_%d", j, j);
+                fputc('\n', r->w.fp);
             }
         }
     }
-    if (bn_h5_agree(MPI_COMM_WORLD, ok, msg) < 0) {
-        if (rank == 0) bn_error(NULL, "%s", msg);
-        goto done;
-    }
-    /* Corpus class -> classifier class, by name (-1: not a classifier class). */
-    map = mallocCheck(sizeof(int) * (size_t)(f.nclasses > 0 ? f.nclasses : 1));
-    for (int k = 0; k < f.nclasses; k++) {
-        map[k] = -1;
-        for (int j = 0; j < C && map[k] < 0; j++)
-            if (!strcmp(f.label_names[k], c.labels[j])) map[k] = j;
-    }
+    return agree(r, ok, NULL);
+}
 
-    /* 4. Score the done rows: in rounds of up to BLOCK_ROWS per rank, each
-     * rank a contiguous block of the round; rank 0 gathers each round and
-     * writes its rows (and the failed rows around them) in file order. */
-    long long D = 0;
-    done = mallocCheck(sizeof(long long) * (size_t)(f.n > 0 ? f.n : 1));
-    for (long long i = 0; i < f.n; i++)
-        if (f.status[i] == BN_ROW_DONE) done[D++] = i;
-    /* Rows per rank and round: BLOCK_ROWS, less when a round's results
-     * (2K doubles a row) would not fit MPI_Gatherv's int counts. */
+/* Corpus class -> classifier class, by name; and the list of done rows. */
+static void map_classes(corpus_run *r) {
+    r->map = mallocCheck(sizeof(int) * (size_t)(r->f.nclasses > 0 ? r->f.nclasses : 1));
+    for (int k = 0; k < r->f.nclasses; k++) {
+        r->map[k] = -1;
+        for (int j = 0; j < r->C && r->map[k] < 0; j++)
+            if (!strcmp(r->f.label_names[k], r->c.labels[j])) r->map[k] = j;
+    }
+    r->done = mallocCheck(sizeof(long long) * (size_t)(r->f.n > 0 ? r->f.n : 1));
+    for (long long i = 0; i < r->f.n; i++)
+        if (r->f.status[i] == BN_ROW_DONE) r->done[r->D++] = i;
+}
+
+/* Score the done rows: in rounds of up to BLOCK_ROWS per rank, each rank a
+ * contiguous block of the round; rank 0 gathers each round and writes its
+ * rows (and the failed rows around them) in file order. */
+static int score_rows(corpus_run *r) {
+    const int K = r->K, size = r->size, rank = r->rank;
+    const int dim = r->c.dim;
+    /* Rows per rank and round: BLOCK_ROWS, less when a round's results (2K
+     * doubles a row) would not fit MPI_Gatherv's int counts. */
     long long block = BLOCK_ROWS;
     while (block > 1 && block * size * 2 * (long long)K > INT_MAX / 2) block /= 2;
     const long long per_round = block * size;
-    const long long rounds = (D + per_round - 1) / per_round;
-    x = mallocCheck(sizeof(float) * (size_t)block * (size_t)c.dim);
-    p = mallocCheck(sizeof(double) * (size_t)C);
-    xd = mallocCheck(sizeof(double) * (size_t)c.dim);
-    idx = mallocCheck(sizeof(int) * (size_t)K);
-    mine = mallocCheck(sizeof(double) * (size_t)block * 2 * (size_t)K);
+    const long long rounds = (r->D + per_round - 1) / per_round;
+    float *x = mallocCheck(sizeof(float) * (size_t)block * (size_t)dim);
+    double *p = mallocCheck(sizeof(double) * (size_t)r->C), *xd = mallocCheck(sizeof(double) * (size_t)dim);
+    int *idx = mallocCheck(sizeof(int) * (size_t)K);
+    double *mine = mallocCheck(sizeof(double) * (size_t)block * 2 * (size_t)K), *all = NULL;
+    int *counts = NULL, *displs = NULL;
     if (rank == 0) {
         all = mallocCheck(sizeof(double) * (size_t)per_round * 2 * (size_t)K);
         counts = mallocCheck(sizeof(int) * (size_t)size);
         displs = mallocCheck(sizeof(int) * (size_t)size);
     }
+    int rc = 0;
     for (long long t = 0; t < rounds; t++) {
-        long long r0 = t * per_round, L = D - r0 < per_round ? D - r0 : per_round;
+        long long r0 = t * per_round, L = r->D - r0 < per_round ? r->D - r0 : per_round;
         long long lo = r0 + L * rank / size, hi = r0 + L * (rank + 1) / size;
-        ok = 1;
-        msg[0] = 0;
-        if (hi > lo && bn_feats_read(&f, done + lo, hi - lo, x, err, sizeof err)) {
-            bn_h5_set_msg(msg, "%s", err);
+        int ok = 1;
+        r->msg[0] = 0;
+        if (hi > lo && bn_feats_read(&r->f, r->done + lo, hi - lo, x, r->err, sizeof r->err)) {
+            bn_h5_set_msg(r->msg, "%s", r->err);
             ok = 0;
         }
         for (long long k = 0; ok && k < hi - lo; k++) {
-            score(&c, x + (size_t)k * c.dim, xd, p, K, idx);
+            score(&r->c, x + (size_t)k * dim, xd, p, K, idx);
             for (int j = 0; j < K; j++) {
                 mine[(size_t)k * 2 * K + 2 * j] = idx[j];
                 mine[(size_t)k * 2 * K + 2 * j + 1] = p[idx[j]];
             }
         }
-        if (rank == 0 && w.write_failed) {
-            bn_h5_set_msg(msg, "%s: cannot write: %s", partial, strerror(w.write_failed));
+        if (rank == 0 && r->w.write_failed) {
+            bn_h5_set_msg(r->msg, "%s: cannot write: %s", r->partial, strerror(r->w.write_failed));
             ok = 0;
         }
-        if (bn_h5_agree(MPI_COMM_WORLD, ok, msg) < 0) {
-            if (rank == 0) bn_error(NULL, "%s", msg);
-            goto done;
+        if (agree(r, ok, NULL)) {
+            rc = -1;
+            break;
         }
         if (rank == 0)
-            for (int r = 0; r < size; r++) {
-                long long a = L * r / size, b = L * (r + 1) / size;
-                counts[r] = (int)((b - a) * 2 * K);
-                displs[r] = (int)(a * 2 * K);
+            for (int q = 0; q < size; q++) {
+                long long a = L * q / size, b = L * (q + 1) / size;
+                counts[q] = (int)((b - a) * 2 * K);
+                displs[q] = (int)(a * 2 * K);
             }
-        mpiCheck(MPI_Gatherv(mine, (int)((hi - lo) * 2 * K), MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, 0,
-                             MPI_COMM_WORLD));
+        mpiCheck(MPI_Gatherv(mine, (int)((hi - lo) * 2 * K), MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, 0, r->comm));
         if (rank == 0) {
             for (long long k = 0; k < L; k++) {
-                long long row = done[r0 + k];
-                for (; w.next < row; w.next++) csv_row(&w, &f, &c, map, w.next, NULL, K);
-                csv_row(&w, &f, &c, map, row, all + (size_t)k * 2 * K, K);
-                w.next = row + 1;
+                long long row = r->done[r0 + k];
+                for (; r->w.next < row; r->w.next++) csv_row(&r->w, &r->f, &r->c, r->map, r->w.next, NULL, K);
+                csv_row(&r->w, &r->f, &r->c, r->map, row, all + (size_t)k * 2 * K, K);
+                r->w.next = row + 1;
             }
-            if (ferror(w.fp)) w.write_failed = errno ? errno : EIO;
+            if (ferror(r->w.fp)) r->w.write_failed = errno ? errno : EIO;
         }
     }
-    /* The failed rows after the last done one; close and rename. */
-    ok = 1;
-    msg[0] = 0;
-    if (rank == 0) {
-        for (; w.next < f.n; w.next++) csv_row(&w, &f, &c, map, w.next, NULL, K);
-        int e = ferror(w.fp) ? errno : 0;
-        if (fclose(w.fp) != 0 && !e) e = errno ? errno : EIO;
-        w.fp = NULL;
-        if (e) {
-            bn_h5_set_msg(msg, "%s: cannot write: %s", partial, strerror(e));
-            ok = 0;
-        } else if (rename(partial, o->out) != 0) {
-            bn_h5_set_msg(msg, "cannot rename %s to %s: %s", partial, o->out, strerror(errno));
-            ok = 0;
-        }
-    }
-    if (bn_h5_agree(MPI_COMM_WORLD, ok, msg) < 0) {
-        if (rank == 0) bn_error("check free space and permissions in the folder of --out", "%s", msg);
-        goto done;
-    }
-    status = BN_EXIT_OK;
-    if (rank == 0) {
-        printf("classified %lld image%s, %lld failed; predictions in %s\n", w.ok, w.ok == 1 ? "" : "s", w.failed,
-               o->out);
-        if (w.lab_n > 0)
-            printf("accuracy on labelled images: %.1f%% (N=%lld%s)\n", 100.0 * (double)w.lab_right / (double)w.lab_n,
-                   w.lab_n, w.lab_n < w.ok ? "; images whose label is not a classifier class are not counted" : "");
-        else
-            printf("accuracy: not computed (no corpus label is one of the classifier's classes)\n");
-        if (w.failed > 0)
-            bn_warn("%lld image%s could not be decoded: status 'failed' in %s; the reasons are in %s (error_reason), "
-                    "and bneck corpus --decode lists them", w.failed, w.failed == 1 ? "" : "s", o->out, feats_path);
-        fflush(stdout);
-    }
-done:
-    if (w.fp) fclose(w.fp);
-    if (rank == 0 && partial && status != BN_EXIT_OK) unlink(partial);
-    if (opened) bn_feats_close(&f); /* collective */
-    bn_classifier_free(&c);
     free(idx);
     free(xd);
     free(p);
@@ -570,25 +524,112 @@ done:
     free(all);
     free(counts);
     free(displs);
-    free(done);
-    free(map);
-    free(partial);
-    free(feats_path);
+    return rc;
+}
+
+/* The failed rows after the last done one; close and rename into place. */
+static int finish_csv(corpus_run *r) {
+    int ok = 1;
+    r->msg[0] = 0;
+    if (r->rank == 0) {
+        for (; r->w.next < r->f.n; r->w.next++) csv_row(&r->w, &r->f, &r->c, r->map, r->w.next, NULL, r->K);
+        int e = ferror(r->w.fp) ? errno : 0;
+        if (fclose(r->w.fp) != 0 && !e) e = errno ? errno : EIO;
+        r->w.fp = NULL;
+        if (e) {
+            bn_h5_set_msg(r->msg, "%s: cannot write: %s", r->partial, strerror(e));
+            ok = 0;
+        } else if (rename(r->partial, r->o->out) != 0) {
+            bn_h5_set_msg(r->msg, "cannot rename %s to %s: %s", r->partial, r->o->out, strerror(errno));
+            ok = 0;
+        }
+    }
+    return agree(r, ok, "check free space and permissions in the folder of --out");
+}
+
+/* Rank 0: the summary lines. */
+static void print_summary(const corpus_run *r) {
+    const csv_t *w = &r->w;
+    const char *out = r->o->out;
+    printf("classified %lld image%s, %lld failed; predictions in %s\n", w->ok, w->ok == 1 ? "" : "s", w->failed, out);
+    if (w->lab_n > 0)
+        printf("accuracy on labelled images: %.1f%% (N=%lld%s)\n", 100.0 * (double)w->lab_right / (double)w->lab_n,
+               w->lab_n, w->lab_n < w->ok ? "; images whose label is not a classifier class are not counted" : "");
+    else
+        printf("accuracy: not computed (no corpus label is one of the classifier's classes)\n");
+    if (w->failed > 0)
+        bn_warn("%lld image%s could not be decoded: status 'failed' in %s; the reasons are in %s (error_reason), "
+                "and bneck corpus --decode lists them", w->failed, w->failed == 1 ? "" : "s", out, r->feats_path);
+    fflush(stdout);
+}
+
+/* Collective: classify a corpus into o->out. Returns the exit status (the
+ * same on every rank). */
+static int classify_corpus(const bn_classify_cfg *o, MPI_Comm comm, bn_classify_result *res) {
+    corpus_run r;
+    memset(&r, 0, sizeof r);
+    r.o = o;
+    r.comm = comm;
+    mpiCheck(MPI_Comm_rank(comm, &r.rank));
+    mpiCheck(MPI_Comm_size(comm, &r.size));
+    int status = BN_EXIT_FAIL;
+    if (name_outputs(&r)) {
+        free(r.feats_path);
+        return BN_CLI_USAGE;
+    }
+    if (read_classifier(&r) == 0 && (status = compute_features(&r)) == BN_EXIT_OK) {
+        status = BN_EXIT_FAIL;
+        if (open_features_and_csv(&r) == 0) {
+            map_classes(&r);
+            if (score_rows(&r) == 0 && finish_csv(&r) == 0) {
+                status = BN_EXIT_OK;
+                if (r.rank == 0) print_summary(&r);
+                if (res) {
+                    res->ok = r.w.ok;
+                    res->failed = r.w.failed;
+                    res->labelled = r.w.lab_n;
+                    res->right = r.w.lab_right;
+                }
+            }
+        }
+    }
+    corpus_free(&r, status);
     return status;
 }
 
-/* ------------------------------------------------------------ command */
+/* ------------------------------------------------------------ entry point and command */
+
+void bn_classify_cfg_init(bn_classify_cfg *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    bn_engine_opts eo = BN_ENGINE_OPTS_INIT;
+    cfg->eng = eo;
+    cfg->eng.preprocess = NULL; /* the classifier's */
+    cfg->eng.dct = NULL;
+    cfg->top = 5;
+    cfg->progress = "auto";
+}
+
+int bn_classify_run(const bn_classify_cfg *o, MPI_Comm comm, bn_classify_result *res) {
+    if (res) memset(res, 0, sizeof *res);
+    bn_engine_setup es;
+    char err[512];
+    if (bn_engine_opts_check(&o->eng, &es, err, sizeof err)) {
+        if (bn_launch_rank() == 0) bn_error(NULL, "%s", err);
+        return BN_CLI_USAGE;
+    }
+    if (o->images || o->manifest) {
+        bn_mpi_need();
+        return classify_corpus(o, comm, res);
+    }
+    /* Images on the command line: one process does the work, without MPI. */
+    if (bn_launch_rank() != 0) return BN_EXIT_OK;
+    return classify_images(o, &es, res);
+}
 
 int bn_cmd_classify(int argc, char **argv) {
-    opts_t o;
-    memset(&o, 0, sizeof o);
-    o.backend_s = "cpu";
-    o.progress_s = "auto";
-    o.top = 5;
-    o.batch = 8;
-    o.max_pixels = BN_DEFAULT_MAX_PIXELS;
-    char choices[64];
-    snprintf(choices, sizeof choices, "%s", bn_backend_choices());
+    bn_classify_cfg o;
+    bn_classify_cfg_init(&o);
+    int verbose = 0, quiet = 0;
     const bn_opt opts[] = {
         {"weights", 'w', BN_OPT_STRING, &o.weights, "FILE", NULL, 0, 0, NULL,
          "Keras Inception v3 weights (.h5), the very file the classifier's features came from; required"},
@@ -599,16 +640,9 @@ int bn_cmd_classify(int argc, char **argv) {
         {"out", 'o', BN_OPT_STRING, &o.out, "FILE.csv", NULL, 0, 0, NULL, "corpus mode: predictions CSV; required there"},
         {"features", 'f', BN_OPT_STRING, &o.features, "FILE", "OUT.features.h5", 0, 0, NULL,
          "corpus mode: features file to fill or reuse (resumed if it exists)"},
-        {"backend", 'b', BN_OPT_CHOICE, &o.backend_s, NULL, "cpu", 0, 0, choices, "engine"},
-        {"batch", 0, BN_OPT_INT, &o.batch, "N", "8", 1, 4096, NULL, "images per forward pass"},
-        {"threads", 't', BN_OPT_INT, &o.threads, "N", "cores / ranks per node", 0, 4096, NULL, "engine threads per rank (0 = default)"},
-        {"max-pixels", 0, BN_OPT_INT, &o.max_pixels, "N", "100000000", 1, 1e15, NULL, "refuse larger images (checked from the header)"},
-        {"progress", 0, BN_OPT_CHOICE, &o.progress_s, NULL, "auto", 0, 0, "auto|tty|log|none", "corpus mode: progress of the extract"},
-        {"preprocess", 0, BN_OPT_CHOICE, &o.preprocess, NULL, "the classifier's", 0, 0, "keras|tf2015",
-         "must match the classifier (taken from it; only checked)"},
-        {"dct", 0, BN_OPT_CHOICE, &o.dct, NULL, "the classifier's", 0, 0, "accurate|fast",
-         "must match the classifier (taken from it; only checked)"},
-        BN_OPTS_VERBOSITY(&o.verbose, &o.quiet),
+        BN_OPTS_ENGINE(&o.eng, "8", "the classifier's"),
+        {"progress", 0, BN_OPT_CHOICE, &o.progress, NULL, "auto", 0, 0, "auto|tty|log|none", "corpus mode: progress of the extract"},
+        BN_OPTS_VERBOSITY(&verbose, &quiet),
         {0},
     };
     const bn_cmd_spec spec = {
@@ -622,9 +656,9 @@ int bn_cmd_classify(int argc, char **argv) {
         "With a corpus: computes its features with the extract job (into --features, kept:\n"
         "a rerun resumes it), then writes one CSV row per image in corpus order:\n"
         "path,true_label,status,label_1,score_1,...; undecodable images get status 'failed'\n"
-        "(a warning, exit status 0). The decoding and normalisation are the classifier's,\n"
-        "and --weights must be the weights it was trained with (checked by SHA-256).\n"
-        "See docs/classify.md.",
+        "(a warning, exit status 0). The decoding and normalisation are the classifier's:\n"
+        "--preprocess and --dct are only checked against it. --weights must be the weights\n"
+        "it was trained with (checked by SHA-256). See docs/classify.md.",
         opts};
     static const char *pos[MAX_IMAGES];
     int npos = 0;
@@ -643,14 +677,12 @@ int bn_cmd_classify(int argc, char **argv) {
         if (o.out || o.features)
             return bn_cli_usage(&spec, "--out and --features go with a corpus (--images DIR or --manifest FILE)");
     }
-    bn_cli_apply_verbosity(o.verbose, o.quiet);
-    bn_backend backend;
-    if (bn_backend_parse(o.backend_s, &backend)) return bn_cli_usage(&spec, "backend '%s' is not built in", o.backend_s);
-    if (corpus) {
-        bn_mpi_need();
-        return classify_corpus(&o);
-    }
-    int rank = bn_launch_rank();
-    if (rank != 0) return 0; /* images on the command line: one process does the work */
-    return classify_images(&o, pos, npos);
+    bn_cli_apply_verbosity(verbose, quiet);
+    o.quiet = quiet;
+    bn_engine_setup es;
+    char err[512];
+    if (bn_engine_opts_check(&o.eng, &es, err, sizeof err)) return bn_cli_usage(&spec, "%s", err);
+    o.image_paths = pos;
+    o.nimages = npos;
+    return bn_classify_run(&o, MPI_COMM_WORLD, NULL);
 }

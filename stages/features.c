@@ -6,6 +6,7 @@
 #include "net/engine.h"
 #include "pipeline/cli.h"
 #include "pipeline/commands.h"
+#include "pipeline/engopts.h"
 #include "pipeline/log.h"
 #include "pipeline/mpi.h"
 #include "pipeline/sysinfo.h"
@@ -73,19 +74,12 @@ done:
 }
 
 int bn_cmd_features(int argc, char **argv) {
-    const char *weights = NULL, *out = NULL, *dump = NULL, *backend_s = "cpu", *preprocess = "keras", *dct = "accurate";
-    long long batch = 8, threads = 0, max_pixels = BN_DEFAULT_MAX_PIXELS;
+    const char *weights = NULL, *out = NULL, *dump = NULL;
+    bn_engine_opts eo = BN_ENGINE_OPTS_INIT;
     int verbose = 0, quiet = 0;
-    char backend_help[128];
-    snprintf(backend_help, sizeof backend_help, "%s", bn_backend_choices());
     const bn_opt opts[] = {
         {"weights", 'w', BN_OPT_STRING, &weights, "FILE", NULL, 0, 0, NULL, "Keras Inception v3 weights (.h5); required"},
-        {"backend", 'b', BN_OPT_CHOICE, &backend_s, NULL, "cpu", 0, 0, backend_help, "engine: ref (ground truth), gemm, dnnl, cpu (fastest built in)"},
-        {"batch", 0, BN_OPT_INT, &batch, "N", "8", 1, 4096, NULL, "images per forward pass"},
-        {"threads", 't', BN_OPT_INT, &threads, "N", "cores / ranks per node", 0, 4096, NULL, "threads for the engine (0 = default)"},
-        {"preprocess", 0, BN_OPT_CHOICE, &preprocess, NULL, "keras", 0, 0, "keras|tf2015", "input normalisation"},
-        {"dct", 0, BN_OPT_CHOICE, &dct, NULL, "accurate", 0, 0, "accurate|fast", "JPEG inverse DCT"},
-        {"max-pixels", 0, BN_OPT_INT, &max_pixels, "N", "100000000", 1, 1e15, NULL, "refuse larger images (checked from the header)"},
+        BN_OPTS_ENGINE(&eo, "8", "keras"),
         {"out", 'o', BN_OPT_STRING, &out, "FILE", "print to stdout", 0, 0, NULL, "save as .npy (N, 2048) or .h5 (features, paths)"},
         {"dump-input", 0, BN_OPT_STRING, &dump, "FILE.npy", NULL, 0, 0, NULL, "also save the preprocessed input (N, 299, 299, 3)"},
         BN_OPTS_VERBOSITY(&verbose, &quiet),
@@ -109,24 +103,25 @@ int bn_cmd_features(int argc, char **argv) {
         return bn_cli_usage(&spec, "--out must end in .npy or .h5, got '%s'", out);
     if (dump && !ends_with(dump, ".npy")) return bn_cli_usage(&spec, "--dump-input must end in .npy");
     bn_cli_apply_verbosity(verbose, quiet);
-    bn_backend backend;
-    if (bn_backend_parse(backend_s, &backend)) return bn_cli_usage(&spec, "backend '%s' is not built in", backend_s);
-    bn_norm norm = BN_NORM_KERAS;
-    bn_norm_parse(preprocess, &norm);
+    bn_engine_setup es;
+    char err[1024];
+    if (bn_engine_opts_check(&eo, &es, err, sizeof err)) return bn_cli_usage(&spec, "%s", err);
+    const bn_backend backend = es.backend;
+    const bn_norm norm = es.norm;
+    const char *backend_s = eo.backend, *preprocess = eo.preprocess;
     int rank = 0;
     rank = bn_launch_rank();
     if (rank != 0) return 0; /* a by-hand tool: one process does the work */
-    int nthreads = threads > 0 ? (int)threads : bn_default_threads();
+    const int nthreads = es.threads;
 
     bn_model model;
-    char err[1024];
     double t0 = bn_now();
     if (bn_weights_load(weights, &model, err, sizeof err)) {
         bn_error("bneck mkweights writes a test file; docs/weights.md says how to get the real one", "%s", err);
         return BN_EXIT_FAIL;
     }
     bn_verbose("weights %s: sha256 %s, loaded in %.2f s", weights, model.sha256, bn_now() - t0);
-    int nb = (int)(batch < npos ? batch : npos);
+    int nb = (int)(eo.batch < npos ? eo.batch : npos);
     bn_engine *eng = bn_engine_create(&model, backend, nb, nthreads, err, sizeof err);
     if (!eng) {
         bn_error(NULL, "cannot create the %s engine: %s", backend_s, err);
@@ -142,7 +137,7 @@ int bn_cmd_features(int argc, char **argv) {
     float *fbuf = mallocCheck((size_t)nb * BN_FEATURES * sizeof(float));
     float *dumpbuf = dump ? mallocCheck((size_t)npos * img_floats * sizeof(float)) : NULL;
     int *slot = mallocCheck(sizeof(int) * (size_t)nb);
-    bn_decode_opts dopts = {.max_pixels = max_pixels, .dct_fast = strcmp(dct, "fast") == 0};
+    bn_decode_opts dopts = es.dopts;
     bn_decoder *dec = bn_decoder_new(&dopts);
     bn_rgb img = {0};
     int failed = 0;

@@ -12,6 +12,7 @@
 #include "pipeline/cli.h"
 #include "pipeline/commands.h"
 #include "pipeline/log.h"
+#include "stages/stages.h"
 
 #include <errno.h>
 #include <mpi.h>
@@ -116,9 +117,9 @@ static int strip_foreign(int *argc, char **argv, int first) {
 }
 
 /* Rank 0 makes dir (and its parents); every rank learns the outcome. */
-static int make_dir(const char *dir) {
+static int make_dir(const char *dir, MPI_Comm comm) {
     int rank = 0, ok = 1;
-    mpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
+    mpiCheck(MPI_Comm_rank(comm, &rank));
     if (rank == 0) {
         char *p = strdupCheck(dir);
         for (char *s = p[0] ? p + 1 : p;; s++) {
@@ -137,39 +138,72 @@ static int make_dir(const char *dir) {
         }
         free(p);
     }
-    mpiCheck(MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD));
+    mpiCheck(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
     return ok ? 0 : -1;
 }
 
+/* The features file of a bottleneck folder (malloc'd). */
+static char *features_in(const char *dir) {
+    size_t flen = strlen(dir) + 16;
+    char *features = mallocCheck(flen);
+    snprintf(features, flen, "%s/features.h5", dir);
+    return features;
+}
+
+int bn_retrain_run(const bn_retrain_cfg *cfg, MPI_Comm comm) {
+    int rank = 0;
+    mpiCheck(MPI_Comm_rank(comm, &rank));
+    if (make_dir(cfg->bottleneck_dir, comm)) return BN_EXIT_FAIL;
+    char *features = features_in(cfg->bottleneck_dir);
+    /* 1. The bottlenecks. */
+    bn_extract_cfg ex = cfg->extract;
+    ex.out = features;
+    int rc = bn_extract_run(&ex, comm, NULL);
+    if (rc != BN_EXIT_OK) {
+        if (rank == 0 && rc != BN_CLI_USAGE)
+            fprintf(stderr, "bneck retrain: extraction did not finish (exit status %d); rerun the same command to resume it\n", rc);
+        free(features);
+        return rc;
+    }
+    /* 2. The final layer. */
+    bn_train_cfg tr = cfg->train;
+    tr.features = features;
+    if (rank == 0 && !tr.quiet) printf("\n");
+    rc = bn_train_run(&tr, comm, NULL);
+    free(features);
+    return rc;
+}
+
 int bn_cmd_retrain(int argc, char **argv) {
-    const char *image_dir = NULL, *weights = NULL, *bottleneck_dir = "/tmp/bottleneck",
-               *output_graph = "/tmp/output_classifier.h5", *output_labels = "/tmp/output_labels.txt",
-               *backend = NULL, *preprocess = "keras";
-    long long steps = 4000, train_batch = 100, eval_interval = 10, val_batch = 100, test_batch = -1, seed = 0,
-              threads = 0;
-    double lr = 0.01, tp = 10, vp = 10;
-    int misclassified = 0, verbose = 0, quiet = 0;
+    bn_retrain_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    bn_extract_cfg_init(&cfg.extract);
+    bn_train_cfg_init(&cfg.train);
+    bn_extract_cfg *ex = &cfg.extract;
+    bn_train_cfg *tr = &cfg.train;
+    cfg.bottleneck_dir = "/tmp/bottleneck";
+    tr->out = "/tmp/output_classifier.h5";
+    tr->labels = "/tmp/output_labels.txt";
+    int verbose = 0, quiet = 0;
     const bn_opt opts[] = {
-        {"image_dir", 0, BN_OPT_STRING, &image_dir, "DIR", NULL, 0, 0, NULL, "folder of class folders of images; required"},
-        {"weights", 'w', BN_OPT_STRING, &weights, "FILE", NULL, 0, 0, NULL, "Keras Inception v3 weights (.h5); required (bneck's addition)"},
-        {"bottleneck_dir", 0, BN_OPT_STRING, &bottleneck_dir, "DIR", "/tmp/bottleneck", 0, 0, NULL,
+        {"image_dir", 0, BN_OPT_STRING, &ex->images, "DIR", NULL, 0, 0, NULL, "folder of class folders of images; required"},
+        {"weights", 'w', BN_OPT_STRING, &ex->weights, "FILE", NULL, 0, 0, NULL, "Keras Inception v3 weights (.h5); required (bneck's addition)"},
+        {"bottleneck_dir", 0, BN_OPT_STRING, &cfg.bottleneck_dir, "DIR", "/tmp/bottleneck", 0, 0, NULL,
          "where the features file (features.h5) lives; reused and resumed on the next run"},
-        {"output_graph", 0, BN_OPT_STRING, &output_graph, "FILE", "/tmp/output_classifier.h5", 0, 0, NULL,
+        {"output_graph", 0, BN_OPT_STRING, &tr->out, "FILE", "/tmp/output_classifier.h5", 0, 0, NULL,
          "the trained classifier (a bneck classifier HDF5 file, not a TensorFlow graph)"},
-        {"output_labels", 0, BN_OPT_STRING, &output_labels, "FILE", "/tmp/output_labels.txt", 0, 0, NULL, "class names, one per line"},
-        {"how_many_training_steps", 0, BN_OPT_INT, &steps, "N", "4000", 1, 1e12, NULL, "training steps"},
-        {"learning_rate", 0, BN_OPT_DOUBLE, &lr, "X", "0.01", 0, 1e6, NULL, "gradient descent step size"},
-        {"testing_percentage", 0, BN_OPT_DOUBLE, &tp, "PCT", "10", 0, 100, NULL, "share of images for testing"},
-        {"validation_percentage", 0, BN_OPT_DOUBLE, &vp, "PCT", "10", 0, 100, NULL, "share of images for validation"},
-        {"eval_step_interval", 0, BN_OPT_INT, &eval_interval, "N", "10", 1, 1e12, NULL, "evaluate every N steps"},
-        {"train_batch_size", 0, BN_OPT_INT, &train_batch, "N", "100", 1, 1 << 24, NULL, "images per training step"},
-        {"test_batch_size", 0, BN_OPT_INT, &test_batch, "N", "-1", -1, 1e12, NULL, "test images; -1: the whole test set"},
-        {"validation_batch_size", 0, BN_OPT_INT, &val_batch, "N", "100", -1, 1e12, NULL, "validation images per evaluation; -1: all"},
-        {"print_misclassified_test_images", 0, BN_OPT_FLAG, &misclassified, NULL, NULL, 0, 0, NULL, "list the misclassified test images"},
-        {"seed", 0, BN_OPT_INT, &seed, "N", "0", 0, 9.2e18, NULL, "random seed of training (bneck's addition)"},
-        {"backend", 'b', BN_OPT_STRING, &backend, "NAME", "cpu", 0, 0, NULL, "engine for the bottlenecks (see bneck extract --help)"},
-        {"threads", 't', BN_OPT_INT, &threads, "N", "cores / ranks per node", 0, 4096, NULL, "engine threads per rank"},
-        {"preprocess", 0, BN_OPT_CHOICE, &preprocess, NULL, "keras", 0, 0, "keras|tf2015", "input normalisation"},
+        {"output_labels", 0, BN_OPT_STRING, &tr->labels, "FILE", "/tmp/output_labels.txt", 0, 0, NULL, "class names, one per line"},
+        {"how_many_training_steps", 0, BN_OPT_INT, &tr->steps, "N", "4000", 1, 1e12, NULL, "training steps"},
+        {"learning_rate", 0, BN_OPT_DOUBLE, &tr->learning_rate, "X", "0.01", 0, 1e6, NULL, "gradient descent step size"},
+        {"testing_percentage", 0, BN_OPT_DOUBLE, &ex->testing_pct, "PCT", "10", 0, 100, NULL, "share of images for testing"},
+        {"validation_percentage", 0, BN_OPT_DOUBLE, &ex->validation_pct, "PCT", "10", 0, 100, NULL, "share of images for validation"},
+        {"eval_step_interval", 0, BN_OPT_INT, &tr->eval_interval, "N", "10", 1, 1e12, NULL, "evaluate every N steps"},
+        {"train_batch_size", 0, BN_OPT_INT, &tr->batch, "N", "100", 1, 1 << 24, NULL, "images per training step"},
+        {"test_batch_size", 0, BN_OPT_INT, &tr->test_batch, "N", "-1", -1, 1e12, NULL, "test images; -1: the whole test set"},
+        {"validation_batch_size", 0, BN_OPT_INT, &tr->validation_batch, "N", "100", -1, 1e12, NULL, "validation images per evaluation; -1: all"},
+        {"print_misclassified_test_images", 0, BN_OPT_FLAG, &tr->print_misclassified, NULL, NULL, 0, 0, NULL, "list the misclassified test images"},
+        {"seed", 0, BN_OPT_INT, &tr->seed, "N", "0", 0, 9.2e18, NULL, "random seed of training (bneck's addition)"},
+        BN_OPTS_ENGINE(&ex->eng, "8", "keras"),
         BN_OPTS_VERBOSITY(&verbose, &quiet),
         {0},
     };
@@ -183,6 +217,7 @@ int bn_cmd_retrain(int argc, char **argv) {
         "Flags that cannot change the result (--summaries_dir, --model_dir, ...) are\n"
         "accepted with a note; distortions (--flip_left_right, --random_crop,\n"
         "--random_scale, --random_brightness) and other architectures are refused.\n"
+        "The engine options (--backend ... --max-pixels) are those of bneck extract.\n"
         "Single-step equivalents: bneck extract, then bneck train (docs/train.md).",
         opts};
     int first = bn_is_first_process();
@@ -201,61 +236,26 @@ int bn_cmd_retrain(int argc, char **argv) {
     free(av);
     if (rc < 0) return 0;
     if (rc) return rc;
-    if (!image_dir) return bn_cli_usage(&spec, "--image_dir DIR is required");
-    if (!weights) return bn_cli_usage(&spec, "--weights FILE is required (a Keras Inception v3 .h5; bneck mkweights makes a random one)");
-    if (vp + tp > 100) return bn_cli_usage(&spec, "--validation_percentage plus --testing_percentage is over 100");
-    if (val_batch == 0 || test_batch == 0)
+    if (!ex->images) return bn_cli_usage(&spec, "--image_dir DIR is required");
+    if (!ex->weights) return bn_cli_usage(&spec, "--weights FILE is required (a Keras Inception v3 .h5; bneck mkweights makes a random one)");
+    if (ex->validation_pct + ex->testing_pct > 100)
+        return bn_cli_usage(&spec, "--validation_percentage plus --testing_percentage is over 100");
+    if (tr->validation_batch == 0 || tr->test_batch == 0)
         return bn_cli_usage(&spec, "--validation_batch_size and --test_batch_size must be -1 (all) or at least 1");
-    if (!(lr > 0)) return bn_cli_usage(&spec, "--learning_rate must be above 0");
-    if (!bottleneck_dir[0]) return bn_cli_usage(&spec, "--bottleneck_dir must not be empty");
-    if (!output_graph[0] || !output_labels[0]) return bn_cli_usage(&spec, "--output_graph and --output_labels must not be empty");
-    bn_cli_apply_verbosity(verbose, quiet);
-    if (make_dir(bottleneck_dir)) return BN_EXIT_FAIL;
-
-    /* 1. The bottlenecks. */
-    size_t flen = strlen(bottleneck_dir) + 16;
-    char *features = mallocCheck(flen);
-    snprintf(features, flen, "%s/features.h5", bottleneck_dir);
-    char s_vp[32], s_tp[32], s_thr[32], s_steps[32], s_lr[40], s_tb[32], s_ei[32], s_vb[32], s_teb[32], s_seed[32];
-    snprintf(s_vp, sizeof s_vp, "%.17g", vp);
-    snprintf(s_tp, sizeof s_tp, "%.17g", tp);
-    snprintf(s_thr, sizeof s_thr, "%lld", threads);
-    const char *ex[32] = {"extract", "--images", image_dir, "--weights", weights, "--out", features,
-                          "--validation-percentage", s_vp, "--testing-percentage", s_tp, "--preprocess", preprocess,
-                          "--threads", s_thr};
-    int ne = 15;
-    if (backend) {
-        ex[ne++] = "--backend";
-        ex[ne++] = backend;
-    }
-    if (quiet) ex[ne++] = "-q";
-    for (int v = 0; v < verbose && v < 3; v++) ex[ne++] = "-v";
-    ex[ne] = NULL;
-    rc = bn_cmd_extract(ne, (char **)ex);
-    if (rc != BN_EXIT_OK) {
-        if (first && rc != BN_CLI_USAGE)
-            fprintf(stderr, "bneck retrain: extraction did not finish (exit status %d); rerun the same command to resume it\n", rc);
-        free(features);
-        return rc;
-    }
-    /* 2. The final layer. */
-    snprintf(s_steps, sizeof s_steps, "%lld", steps);
-    snprintf(s_lr, sizeof s_lr, "%.17g", lr);
-    snprintf(s_tb, sizeof s_tb, "%lld", train_batch);
-    snprintf(s_ei, sizeof s_ei, "%lld", eval_interval);
-    snprintf(s_vb, sizeof s_vb, "%lld", val_batch);
-    snprintf(s_teb, sizeof s_teb, "%lld", test_batch);
-    snprintf(s_seed, sizeof s_seed, "%lld", seed);
-    const char *tr[40] = {"train", "--features", features, "--out", output_graph, "--labels", output_labels,
-                          "--steps", s_steps, "--learning-rate", s_lr, "--batch", s_tb, "--eval-interval", s_ei,
-                          "--validation-batch", s_vb, "--test-batch", s_teb, "--seed", s_seed};
-    int nt = 21;
-    if (misclassified) tr[nt++] = "--print-misclassified";
-    if (quiet) tr[nt++] = "-q";
-    for (int v = 0; v < verbose && v < 3; v++) tr[nt++] = "-v";
-    tr[nt] = NULL;
-    if (first && !quiet) printf("\n");
-    rc = bn_cmd_train(nt, (char **)tr);
+    if (!(tr->learning_rate > 0)) return bn_cli_usage(&spec, "--learning_rate must be above 0");
+    if (!cfg.bottleneck_dir[0]) return bn_cli_usage(&spec, "--bottleneck_dir must not be empty");
+    if (!tr->out[0] || !tr->labels[0]) return bn_cli_usage(&spec, "--output_graph and --output_labels must not be empty");
+    bn_engine_setup es;
+    char err[512];
+    if (bn_engine_opts_check(&ex->eng, &es, err, sizeof err)) return bn_cli_usage(&spec, "%s", err);
+    char *features = features_in(cfg.bottleneck_dir);
+    tr->features = features;
+    rc = bn_train_cfg_check(tr, err, sizeof err);
+    tr->features = NULL;
     free(features);
-    return rc;
+    if (rc) return bn_cli_usage(&spec, "%s", err);
+    bn_cli_apply_verbosity(verbose, quiet);
+    ex->quiet = quiet;
+    tr->quiet = quiet;
+    return bn_retrain_run(&cfg, MPI_COMM_WORLD);
 }

@@ -46,6 +46,98 @@ void bn_extract_cfg_init(bn_extract_cfg *cfg);
  * same on every rank. */
 int bn_extract_run(const bn_extract_cfg *cfg, MPI_Comm comm, bn_extract_result *res);
 
+/* ------------------------------------------------------------ train */
+
+/* What train is asked to do. bn_train_cfg_init sets retrain.py's defaults;
+ * then set at least features and out. */
+typedef struct {
+    const char *features;     /* features file from extract */
+    const char *out;          /* classifier file to write (.h5) */
+    const char *labels;       /* class names file; NULL: OUT with .labels.txt */
+    const char *sampling;     /* "class" (retrain.py's) | "uniform" */
+    long long steps;          /* training steps (4000) */
+    long long batch;          /* samples per step (100) */
+    long long eval_interval;  /* evaluate every N steps and at the last (10) */
+    long long validation_batch; /* validation samples per evaluation; -1: all (100) */
+    long long test_batch;     /* test samples of the final accuracy; -1: all (-1) */
+    long long seed;           /* random seed (0) */
+    long long threads;        /* BLAS threads per rank (1) */
+    double learning_rate;     /* step size (0.01) */
+    int print_misclassified;  /* 1: list the misclassified test images */
+    int quiet;                /* 1: no step lines, confusion matrix or timing table */
+} bn_train_cfg;
+
+/* What one training run gave (the same on every rank). */
+typedef struct {
+    double test_accuracy;     /* final test accuracy, 0..1 */
+    long long test_n;         /* test samples it was measured on */
+    long long train_n;        /* usable training rows */
+    int nclasses;             /* classes of the classifier */
+} bn_train_result;
+
+void bn_train_cfg_init(bn_train_cfg *cfg);
+
+/* The settings a command line or job file can get wrong, checked without
+ * touching a file: 0, or -1 with a one-line reason in err (named with the
+ * command-line option names). */
+int bn_train_cfg_check(const bn_train_cfg *cfg, char *err, size_t errlen);
+
+/* Collective over comm. Train the final layer on cfg->features and write
+ * cfg->out and the labels file. Returns BN_EXIT_OK or BN_EXIT_FAIL (the
+ * same on every rank); res (may be NULL) is filled on success. */
+int bn_train_run(const bn_train_cfg *cfg, MPI_Comm comm, bn_train_result *res);
+
+/* ------------------------------------------------------------ classify */
+
+/* What classify is asked to do: the images in image_paths (one process does
+ * the work), or a corpus (images or manifest set: extract, then score every
+ * row into the CSV out). */
+typedef struct {
+    const char *weights;      /* the weights the classifier's features came from (checked by SHA-256) */
+    const char *classifier;   /* classifier file from train */
+    const char *const *image_paths; /* images mode: the files */
+    int nimages;              /* images mode: how many */
+    const char *images;       /* corpus mode: folder of class folders, or NULL */
+    const char *manifest;     /* corpus mode: manifest, or NULL */
+    const char *out;          /* corpus mode: predictions CSV */
+    const char *features;     /* corpus mode: features file to fill or reuse; NULL: OUT.features.h5 */
+    bn_engine_opts eng;       /* preprocess, dct NULL: the classifier's (given: must match it) */
+    long long top;            /* classes reported per image (5) */
+    const char *progress;     /* corpus mode: progress of the extract */
+    int quiet;                /* 1: no timing table from the extract */
+} bn_classify_cfg;
+
+/* What one classify run did (rank 0's view; corpus mode on every rank for
+ * the status only). */
+typedef struct {
+    long long ok;             /* images scored */
+    long long failed;         /* images that could not be decoded */
+    long long labelled;       /* corpus mode: scored images whose label is a classifier class */
+    long long right;          /* corpus mode: of them, top-1 right */
+} bn_classify_result;
+
+void bn_classify_cfg_init(bn_classify_cfg *cfg);
+
+/* Collective over comm in corpus mode; in images mode rank 0 works and the
+ * others return BN_EXIT_OK at once. Returns BN_EXIT_OK, BN_EXIT_FAIL,
+ * BN_CLI_USAGE (out would overwrite an input) or BN_EXIT_RESUME (the
+ * extract was stopped by a signal). */
+int bn_classify_run(const bn_classify_cfg *cfg, MPI_Comm comm, bn_classify_result *res);
+
+/* ------------------------------------------------------------ retrain */
+
+/* retrain.py's workflow: extract into bottleneck_dir/features.h5, then
+ * train. extract.out and train.features are set by bn_retrain_run. */
+typedef struct {
+    bn_extract_cfg extract;   /* images, weights, engine, split (out: ignored) */
+    bn_train_cfg train;       /* out, labels and the training settings (features: ignored) */
+    const char *bottleneck_dir; /* folder of the features file, made if missing */
+} bn_retrain_cfg;
+
+/* Collective over comm: make the folder, extract, train. Returns the exit
+ * status of the first stage that did not succeed, or BN_EXIT_OK. */
+int bn_retrain_run(const bn_retrain_cfg *cfg, MPI_Comm comm);
+
 /* ------------------------------------------------------------ join */
 
 /* Collective over comm. Merge the n shard files paths[] (from extract

@@ -20,6 +20,7 @@
 #include "pipeline/commands.h"
 #include "pipeline/log.h"
 #include "pipeline/rng.h"
+#include "stages/stages.h"
 
 #include <cblas.h>
 #include <limits.h>
@@ -65,14 +66,6 @@ typedef struct {
     double eval_s;        /* evaluation steps and the final test */
     double wall_s;        /* the whole run */
 } train_timing;
-
-/* Settings of a run. */
-typedef struct {
-    const char *features, *out, *labels_out, *sampling;
-    long long steps, batch, eval_interval, val_batch, test_batch, seed, threads;
-    double lr;
-    int print_misclassified, quiet;
-} train_opts;
 
 static void split_free(split_t *s) {
     free(s->row);
@@ -314,36 +307,106 @@ static void json_str(char *dst, size_t len, const char *s) {
     dst[k] = 0;
 }
 
-static int run_train(const train_opts *o) {
-    int rank = 0, size = 1;
-    mpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
-    mpiCheck(MPI_Comm_size(MPI_COMM_WORLD, &size));
-    double t_start = bn_now();
-#ifdef HAVE_OPENBLAS
-    openblas_set_num_threads((int)o->threads);
-#endif
-    train_timing me;
-    memset(&me, 0, sizeof me);
-    me.rank = rank;
-    char err[1024] = "";
-    bn_feats f;
-    if (bn_feats_open(o->features, MPI_COMM_WORLD, &f, err, sizeof err)) {
-        if (rank == 0) bn_error("train reads the file bneck extract writes (docs/format.md)", "%s", err);
-        return BN_EXIT_FAIL;
-    }
-    const int C = f.nclasses, dim = f.dim;
-    int class_sampling = strcmp(o->sampling, "class") == 0;
+/* ------------------------------------------------------------ a run, step by step */
 
-    /* Usable rows, and this rank's block of them. */
-    long long ndone = 0, nfailed = 0, npending = 0;
-    for (long long i = 0; i < f.n; i++) {
-        ndone += f.status[i] == BN_ROW_DONE;
-        nfailed += f.status[i] == BN_ROW_FAILED;
-        npending += f.status[i] == BN_ROW_PENDING;
+/* Everything one training run holds. */
+typedef struct {
+    const bn_train_cfg *o;
+    MPI_Comm comm;
+    int rank, size;
+    const char *labels_out;  /* o->labels or the default */
+    char *labels_buf;        /* the default, owned */
+    double t_start;
+    train_timing me;
+    char err[1024];
+    bn_feats f;
+    int opened;
+    int C, dim, class_sampling;
+    long long ndone, nfailed, npending;
+    split_t tr, va, te;
+    int xbits, gbits;
+    double *Wt, *b;          /* the layer, W transposed */
+    bn_rng rinit, rbatch, reval;
+    bn_eval_point *hist;     /* evaluation history */
+    long long nhist, cap;
+    /* the final test */
+    long long nt, nmiss, *misses, totmiss, *allmiss;
+    long long *conf, *gconf;
+    double test_acc;
+    train_timing *all;       /* rank 0: every rank's timing */
+} run_t;
+
+/* Step buffers of the training loop. */
+typedef struct {
+    size_t nred;             /* C * dim + C: the reduced gradient [dWt | db] */
+    double *red, *sum;
+    long long *batch, *mine; /* the global batch; positions of this rank's samples */
+    long long m;             /* how many of them */
+    double *E, *Z, *X;       /* a tile's error signal, logits and widened rows */
+    int *ytile;
+    double *L, *gL;          /* evaluation sums [loss per batch position | train correct | validation correct] */
+    double step_scale;
+} step_bufs;
+
+static void run_free(run_t *r) {
+    free(r->all);
+    free(r->allmiss);
+    free(r->misses);
+    free(r->conf);
+    free(r->gconf);
+    free(r->hist);
+    free(r->Wt);
+    free(r->b);
+    split_free(&r->tr);
+    split_free(&r->va);
+    split_free(&r->te);
+    if (r->opened) bn_feats_close(&r->f);
+    free(r->labels_buf);
+}
+
+/* Rank 0 checks that the output folders are writable now, not after
+ * training; every rank learns the outcome. */
+static int check_outputs(run_t *r) {
+    int ok = 1;
+    if (r->rank == 0)
+        for (int k = 0; k < 2 && ok; k++) {
+            const char *path = k ? r->labels_out : r->o->out;
+            char *dir = strdupCheck(path), *slash = strrchr(dir, '/');
+            if (slash) slash[slash == dir ? 1 : 0] = 0;
+            if (access(slash ? dir : ".", W_OK) != 0) {
+                bn_error("create the folder first, or write somewhere else", "%s: cannot write into folder '%s' (%s)",
+                         path, slash ? dir : ".", strerror(errno));
+                ok = 0;
+            }
+            free(dir);
+        }
+    mpiCheck(MPI_Bcast(&ok, 1, MPI_INT, 0, r->comm));
+    return ok ? 0 : -1;
+}
+
+static int open_features(run_t *r) {
+    if (bn_feats_open(r->o->features, r->comm, &r->f, r->err, sizeof r->err)) {
+        if (r->rank == 0) bn_error("train reads the file bneck extract writes (docs/format.md)", "%s", r->err);
+        return -1;
     }
-    long long dlo = ndone * rank / size, dhi = ndone * (rank + 1) / size, rlo = f.n, rhi = f.n;
-    for (long long i = 0, k = 0; i < f.n; i++) {
-        if (f.status[i] != BN_ROW_DONE) continue;
+    r->opened = 1;
+    r->C = r->f.nclasses;
+    r->dim = r->f.dim;
+    r->class_sampling = strcmp(r->o->sampling, "class") == 0;
+    return 0;
+}
+
+/* The usable rows, this rank's block of them, and the three splits. */
+static void build_splits(run_t *r) {
+    const bn_feats *f = &r->f;
+    for (long long i = 0; i < f->n; i++) {
+        r->ndone += f->status[i] == BN_ROW_DONE;
+        r->nfailed += f->status[i] == BN_ROW_FAILED;
+        r->npending += f->status[i] == BN_ROW_PENDING;
+    }
+    long long dlo = r->ndone * r->rank / r->size, dhi = r->ndone * (r->rank + 1) / r->size, rlo = f->n, rhi = f->n;
+    for (long long i = 0, k = 0; i < f->n; i++) {
+        if (f->status[i] != BN_ROW_DONE) continue;
         if (k == dlo) rlo = i;
         if (k == dhi) {
             rhi = i;
@@ -351,72 +414,72 @@ static int run_train(const train_opts *o) {
         }
         k++;
     }
-    if (dhi == ndone) rhi = f.n;
-    split_t tr, va, te;
-    split_build(&tr, &f, BN_SPLIT_TRAIN, rlo, rhi);
-    split_build(&va, &f, BN_SPLIT_VAL, rlo, rhi);
-    split_build(&te, &f, BN_SPLIT_TEST, rlo, rhi);
+    if (dhi == r->ndone) rhi = f->n;
+    split_build(&r->tr, f, BN_SPLIT_TRAIN, rlo, rhi);
+    split_build(&r->va, f, BN_SPLIT_VAL, rlo, rhi);
+    split_build(&r->te, f, BN_SPLIT_TEST, rlo, rhi);
+}
 
-    /* Refuse what cannot be trained (every rank decides the same). */
+/* Refuse what cannot be trained (every rank decides the same). */
+static int refuse_untrainable(run_t *r) {
+    const char *features = r->o->features;
+    const int C = r->C;
     char why[1024] = "";
     const char *hint = NULL;
     if (C < 2) {
-        snprintf(why, sizeof why, "%s: has %d class; training needs at least 2", o->features, C);
+        snprintf(why, sizeof why, "%s: has %d class; training needs at least 2", features, C);
         hint = "a corpus needs two or more class folders (or manifest labels)";
     } else if (C > 4096) {
         snprintf(why, sizeof why, "%s: has %d classes; bneck train handles at most 4096 (the confusion matrix and "
-                 "gradient grow as the square and the product of classes and features)", o->features, C);
+                 "gradient grow as the square and the product of classes and features)", features, C);
         hint = "group the classes, or train on a subset";
-    } else if (tr.n == 0 || va.n == 0 || te.n == 0) {
-        const char *which = tr.n == 0 ? "training" : va.n == 0 ? "validation" : "test";
+    } else if (r->tr.n == 0 || r->va.n == 0 || r->te.n == 0) {
+        const char *which = r->tr.n == 0 ? "training" : r->va.n == 0 ? "validation" : "test";
         snprintf(why, sizeof why, "%s: no usable %s images (%lld done rows: %lld train, %lld validation, %lld test; %lld failed, %lld pending)",
-                 o->features, which, ndone, tr.n, va.n, te.n, nfailed, npending);
-        hint = npending ? "finish the extraction first: rerun bneck extract with the same --out to resume it"
-                        : "extract with nonzero --validation-percentage and --testing-percentage, or add images";
-    } else if (class_sampling) {
+                 features, which, r->ndone, r->tr.n, r->va.n, r->te.n, r->nfailed, r->npending);
+        hint = r->npending ? "finish the extraction first: rerun bneck extract with the same --out to resume it"
+                           : "extract with nonzero --validation-percentage and --testing-percentage, or add images";
+    } else if (r->class_sampling) {
         for (int c = 0; c < C; c++)
-            if (tr.class_at[c + 1] == tr.class_at[c]) {
+            if (r->tr.class_at[c + 1] == r->tr.class_at[c]) {
                 snprintf(why, sizeof why, "%s: class '%s' has no usable training images, so class-balanced sampling cannot draw it",
-                         o->features, f.label_names[c]);
+                         features, r->f.label_names[c]);
                 hint = "add images to that class, or train with --sampling uniform";
                 break;
             }
     }
-    if (why[0]) {
-        if (rank == 0) bn_error(hint, "%s", why);
-        split_free(&tr);
-        split_free(&va);
-        split_free(&te);
-        bn_feats_close(&f);
-        return BN_EXIT_FAIL;
-    }
-    if (rank == 0) {
-        if (nfailed + npending)
-            bn_warn("%s: %lld of %lld rows left out (%lld failed, %lld pending)%s", o->features, nfailed + npending, f.n,
-                    nfailed, npending, npending ? "; the extraction is unfinished: rerun bneck extract to complete it" : "");
-        if (!o->quiet)
-            bn_info("training on %s: %lld train, %lld validation, %lld test images in %d classes; %d rank%s", o->features,
-                    tr.n, va.n, te.n, C, size, size == 1 ? "" : "s");
-    }
+    if (!why[0]) return 0;
+    if (r->rank == 0) bn_error(hint, "%s", why);
+    return -1;
+}
 
-    /* Load this rank's rows; agree on failure. */
+static void announce(const run_t *r) {
+    if (r->rank != 0) return;
+    if (r->nfailed + r->npending)
+        bn_warn("%s: %lld of %lld rows left out (%lld failed, %lld pending)%s", r->o->features, r->nfailed + r->npending,
+                r->f.n, r->nfailed, r->npending,
+                r->npending ? "; the extraction is unfinished: rerun bneck extract to complete it" : "");
+    if (!r->o->quiet)
+        bn_info("training on %s: %lld train, %lld validation, %lld test images in %d classes; %d rank%s", r->o->features,
+                r->tr.n, r->va.n, r->te.n, r->C, r->size, r->size == 1 ? "" : "s");
+}
+
+/* Load this rank's rows (agreeing on failure) and refuse non-finite
+ * features, which would poison every rank's weights. */
+static int load_checked_rows(run_t *r) {
     double t0 = bn_now();
-    split_t *sp[3] = {&tr, &va, &te};
-    int ok = load_rows(&f, sp, err, sizeof err) == 0, all_ok = 0;
-    mpiCheck(MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD));
+    split_t *sp[3] = {&r->tr, &r->va, &r->te};
+    int ok = load_rows(&r->f, sp, r->err, sizeof r->err) == 0, all_ok = 0;
+    mpiCheck(MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, r->comm));
     if (!all_ok) {
-        if (!ok) bn_error("the file may be damaged or truncated; rerun bneck extract into a new file", "%s", err);
-        split_free(&tr);
-        split_free(&va);
-        split_free(&te);
-        bn_feats_close(&f);
-        return BN_EXIT_FAIL;
+        if (!ok) bn_error("the file may be damaged or truncated; rerun bneck extract into a new file", "%s", r->err);
+        return -1;
     }
-    me.load_s = bn_now() - t0;
-    me.train_rows = tr.hi - tr.lo;
-    me.val_rows = va.hi - va.lo;
-    me.test_rows = te.hi - te.lo;
-    /* Non-finite features would poison every rank's weights: refuse them. */
+    r->me.load_s = bn_now() - t0;
+    r->me.train_rows = r->tr.hi - r->tr.lo;
+    r->me.val_rows = r->va.hi - r->va.lo;
+    r->me.test_rows = r->te.hi - r->te.lo;
+    const int dim = r->dim;
     long long bad = -1;
     for (int k = 0; k < 3 && bad < 0; k++)
         for (size_t j = 0; j < (size_t)(sp[k]->hi - sp[k]->lo) * (size_t)dim; j++)
@@ -425,268 +488,372 @@ static int run_train(const train_opts *o) {
                 break;
             }
     long long first_bad = bad < 0 ? LLONG_MAX : bad, any_bad = 0;
-    mpiCheck(MPI_Allreduce(&first_bad, &any_bad, 1, MPI_LONG_LONG, MPI_MIN, MPI_COMM_WORLD));
+    mpiCheck(MPI_Allreduce(&first_bad, &any_bad, 1, MPI_LONG_LONG, MPI_MIN, r->comm));
     if (any_bad != LLONG_MAX) {
-        if (rank == 0) bn_error("recompute that row: rerun bneck extract into a new file", "%s: row %lld holds a non-finite feature", o->features, any_bad);
-        split_free(&tr);
-        split_free(&va);
-        split_free(&te);
-        bn_feats_close(&f);
-        return BN_EXIT_FAIL;
+        if (r->rank == 0)
+            bn_error("recompute that row: rerun bneck extract into a new file", "%s: row %lld holds a non-finite feature",
+                     r->o->features, any_bad);
+        return -1;
     }
+    return 0;
+}
 
-    /* The exact-gradient grid of the training features (net/softmax.h). */
-    int xbits = 24, gbits = 22;
-    bn_sm_bits(o->batch, &xbits, &gbits);
+/* Round the training features to the exact-gradient grid (net/softmax.h). */
+static void round_features(run_t *r) {
+    const int dim = r->dim;
+    r->xbits = 24;
+    r->gbits = 22;
+    bn_sm_bits(r->o->batch, &r->xbits, &r->gbits);
     float *cmax = callocCheck((size_t)dim, sizeof(float)), *gmax = callocCheck((size_t)dim, sizeof(float));
-    for (long long r = 0; r < tr.hi - tr.lo; r++)
+    for (long long k = 0; k < r->tr.hi - r->tr.lo; k++)
         for (int i = 0; i < dim; i++) {
-            float a = fabsf(tr.x[(size_t)r * dim + i]);
+            float a = fabsf(r->tr.x[(size_t)k * dim + i]);
             if (a > cmax[i]) cmax[i] = a;
         }
-    mpiCheck(MPI_Allreduce(cmax, gmax, dim, MPI_FLOAT, MPI_MAX, MPI_COMM_WORLD));
+    mpiCheck(MPI_Allreduce(cmax, gmax, dim, MPI_FLOAT, MPI_MAX, r->comm));
     double *q = mallocCheck(sizeof(double) * (size_t)dim);
-    bn_sm_grid(gmax, dim, xbits, q);
-    bn_sm_round_rows(tr.x, (size_t)(tr.hi - tr.lo), dim, q);
+    bn_sm_grid(gmax, dim, r->xbits, q);
+    bn_sm_round_rows(r->tr.x, (size_t)(r->tr.hi - r->tr.lo), dim, q);
     free(cmax);
     free(gmax);
     free(q);
+}
 
-    /* The layer: W (dim, C) from a truncated normal, stddev 0.001, drawn in
-     * W's row-major order; b = 0. Kept transposed (Wt). */
-    double *Wt = mallocCheck(sizeof(double) * (size_t)C * dim), *b = callocCheck((size_t)C, sizeof(double));
-    bn_rng rinit, rbatch, reval;
-    bn_rng_seed_stream(&rinit, (uint64_t)o->seed, STREAM_INIT);
-    bn_rng_seed_stream(&rbatch, (uint64_t)o->seed, STREAM_BATCH);
-    bn_rng_seed_stream(&reval, (uint64_t)o->seed, STREAM_EVAL);
+/* The layer: W (dim, C) from a truncated normal, stddev 0.001, drawn in W's
+ * row-major order; b = 0. Kept transposed (Wt). And the generators. */
+static void init_layer(run_t *r) {
+    const int C = r->C, dim = r->dim;
+    r->Wt = mallocCheck(sizeof(double) * (size_t)C * dim);
+    r->b = callocCheck((size_t)C, sizeof(double));
+    bn_rng_seed_stream(&r->rinit, (uint64_t)r->o->seed, STREAM_INIT);
+    bn_rng_seed_stream(&r->rbatch, (uint64_t)r->o->seed, STREAM_BATCH);
+    bn_rng_seed_stream(&r->reval, (uint64_t)r->o->seed, STREAM_EVAL);
     for (int i = 0; i < dim; i++)
-        for (int c = 0; c < C; c++) Wt[(size_t)c * dim + i] = bn_rng_truncated_normal(&rinit, 0.001);
+        for (int c = 0; c < C; c++) r->Wt[(size_t)c * dim + i] = bn_rng_truncated_normal(&r->rinit, 0.001);
+}
 
-    /* Buffers of one step. This rank's samples of the batch are processed
-     * TILE at a time (the gradient sums are exact, so tiling changes
-     * nothing). The reduced gradient is [dWt (C dim) | db (C)]. */
-    const size_t nred = (size_t)C * dim + (size_t)C;
-    double *red = mallocCheck(sizeof(double) * nred), *sum = mallocCheck(sizeof(double) * nred);
-    long long *batch = mallocCheck(sizeof(long long) * (size_t)o->batch);
-    long long *mine = mallocCheck(sizeof(long long) * (size_t)o->batch); /* positions of this rank's samples */
-    double *E = mallocCheck(sizeof(double) * TILE * C), *Z = mallocCheck(sizeof(double) * TILE * C);
-    double *X = mallocCheck(sizeof(double) * TILE * dim);
-    int *ytile = mallocCheck(sizeof(int) * TILE);
-    /* Evaluation sums [loss of batch position 0..B-1 | train correct | validation correct]:
-     * each loss slot has one contributor, so the sum is exact and the mean
-     * is then taken in position order, the same on any rank count. */
-    double *L = mallocCheck(sizeof(double) * ((size_t)o->batch + 2)), *gL = mallocCheck(sizeof(double) * ((size_t)o->batch + 2));
-    const double step_scale = o->lr * ldexp(1.0, -gbits) / (double)o->batch;
-    long long nhist = 0, cap = 64;
-    bn_eval_point *hist = mallocCheck(sizeof *hist * (size_t)cap);
+/* Buffers of one step. This rank's samples of the batch are processed TILE
+ * at a time (the gradient sums are exact, so tiling changes nothing). Each
+ * loss slot of L has one contributor, so its sum is exact and the mean is
+ * then taken in position order, the same on any rank count. */
+static void bufs_alloc(step_bufs *s, const run_t *r) {
+    const long long B = r->o->batch;
+    s->nred = (size_t)r->C * r->dim + (size_t)r->C;
+    s->red = mallocCheck(sizeof(double) * s->nred);
+    s->sum = mallocCheck(sizeof(double) * s->nred);
+    s->batch = mallocCheck(sizeof(long long) * (size_t)B);
+    s->mine = mallocCheck(sizeof(long long) * (size_t)B);
+    s->E = mallocCheck(sizeof(double) * TILE * r->C);
+    s->Z = mallocCheck(sizeof(double) * TILE * r->C);
+    s->X = mallocCheck(sizeof(double) * TILE * r->dim);
+    s->ytile = mallocCheck(sizeof(int) * TILE);
+    s->L = mallocCheck(sizeof(double) * ((size_t)B + 2));
+    s->gL = mallocCheck(sizeof(double) * ((size_t)B + 2));
+    s->step_scale = r->o->learning_rate * ldexp(1.0, -r->gbits) / (double)B;
+}
 
-    for (long long step = 0; step < o->steps; step++) {
-        double ts = bn_now();
-        long long m = 0;
-        for (long long j = 0; j < o->batch; j++) {
-            long long t = batch[j] = draw(&rbatch, &tr, C, class_sampling);
-            if (t >= tr.lo && t < tr.hi) mine[m++] = j;
-        }
-        memset(red, 0, sizeof(double) * nred);
-        for (long long k0 = 0; k0 < m; k0 += TILE) {
-            int n = (int)(m - k0 < TILE ? m - k0 : TILE);
-            load_tile(&tr, batch, mine + k0, n, m - k0 > n ? mine[k0 + n] : -1, dim, X, ytile);
-            bn_sm_logits_batch(Wt, b, C, dim, X, n, Z);
-            for (int k = 0; k < n; k++) {
-                double loss;
-                int correct;
-                bn_sm_error(Z + (size_t)k * C, C, ytile[k], gbits, E + (size_t)k * C, &loss, &correct);
-            }
-            bn_sm_accumulate(n, C, dim, E, X, red, red + (size_t)C * dim);
-        }
-        double tr0 = bn_now();
-        me.step_s += tr0 - ts;
-        mpiCheck(MPI_Allreduce(red, sum, (int)nred, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
-        double tr1 = bn_now();
-        me.reduce_s += tr1 - tr0;
-        for (size_t j = 0; j < (size_t)C * dim; j++) Wt[j] -= step_scale * sum[j];
-        for (int c = 0; c < C; c++) b[c] -= step_scale * sum[(size_t)C * dim + c];
-        me.step_s += bn_now() - tr1;
+static void bufs_free(step_bufs *s) {
+    free(s->X);
+    free(s->E);
+    free(s->Z);
+    free(s->ytile);
+    free(s->L);
+    free(s->gL);
+    free(s->mine);
+    free(s->batch);
+    free(s->sum);
+    free(s->red);
+}
 
-        int last = step + 1 == o->steps;
-        if (step % o->eval_interval != 0 && !last) continue;
-        /* retrain.py's evaluation: the same batch after the update, then a
-         * validation sample. */
-        double te0 = bn_now();
-        memset(L, 0, sizeof(double) * ((size_t)o->batch + 2));
-        for (long long k0 = 0; k0 < m; k0 += TILE) {
-            int n = (int)(m - k0 < TILE ? m - k0 : TILE);
-            load_tile(&tr, batch, mine + k0, n, -1, dim, X, ytile);
-            bn_sm_logits_batch(Wt, b, C, dim, X, n, Z);
-            for (int k = 0; k < n; k++) {
-                double loss;
-                int correct;
-                bn_sm_error(Z + (size_t)k * C, C, ytile[k], gbits, E, &loss, &correct);
-                L[mine[k0 + k]] = loss;
-                L[o->batch] += correct;
-            }
-        }
-        long long nv = 0;
-        long long *vidx = eval_sample(&reval, &va, C, class_sampling, o->val_batch, &nv);
-        L[o->batch + 1] = (double)evaluate(&va, vidx, nv, Wt, b, C, dim, NULL, NULL, NULL);
-        free(vidx);
-        mpiCheck(MPI_Allreduce(L, gL, (int)o->batch + 2, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
-        double ce = 0;
-        for (long long j = 0; j < o->batch; j++) ce += gL[j];
-        if (nhist == cap) hist = reallocCheck(hist, sizeof *hist * (size_t)(cap *= 2));
-        bn_eval_point *h = &hist[nhist++];
-        h->step = step;
-        h->train_accuracy = gL[o->batch] / (double)o->batch;
-        h->cross_entropy = ce / (double)o->batch;
-        h->validation_accuracy = gL[o->batch + 1] / (double)nv;
-        h->validation_n = nv;
-        if (rank == 0 && !o->quiet) {
-            printf("Step %lld: Train accuracy = %.1f%%\n", step, h->train_accuracy * 100);
-            printf("Step %lld: Cross entropy = %f\n", step, h->cross_entropy);
-            printf("Step %lld: Validation accuracy = %.1f%% (N=%lld)\n", step, h->validation_accuracy * 100, nv);
-            fflush(stdout);
-        }
-        me.eval_s += bn_now() - te0;
+/* One step: draw the global batch, this rank's gradient, the allreduce, the
+ * same update on every rank. */
+static void train_step(run_t *r, step_bufs *s) {
+    const int C = r->C, dim = r->dim;
+    double ts = bn_now();
+    s->m = 0;
+    for (long long j = 0; j < r->o->batch; j++) {
+        long long t = s->batch[j] = draw(&r->rbatch, &r->tr, C, r->class_sampling);
+        if (t >= r->tr.lo && t < r->tr.hi) s->mine[s->m++] = j;
     }
+    memset(s->red, 0, sizeof(double) * s->nred);
+    for (long long k0 = 0; k0 < s->m; k0 += TILE) {
+        int n = (int)(s->m - k0 < TILE ? s->m - k0 : TILE);
+        load_tile(&r->tr, s->batch, s->mine + k0, n, s->m - k0 > n ? s->mine[k0 + n] : -1, dim, s->X, s->ytile);
+        bn_sm_logits_batch(r->Wt, r->b, C, dim, s->X, n, s->Z);
+        for (int k = 0; k < n; k++) {
+            double loss;
+            int correct;
+            bn_sm_error(s->Z + (size_t)k * C, C, s->ytile[k], r->gbits, s->E + (size_t)k * C, &loss, &correct);
+        }
+        bn_sm_accumulate(n, C, dim, s->E, s->X, s->red, s->red + (size_t)C * dim);
+    }
+    double tr0 = bn_now();
+    r->me.step_s += tr0 - ts;
+    mpiCheck(MPI_Allreduce(s->red, s->sum, (int)s->nred, MPI_DOUBLE, MPI_SUM, r->comm));
+    double tr1 = bn_now();
+    r->me.reduce_s += tr1 - tr0;
+    for (size_t j = 0; j < (size_t)C * dim; j++) r->Wt[j] -= s->step_scale * s->sum[j];
+    for (int c = 0; c < C; c++) r->b[c] -= s->step_scale * s->sum[(size_t)C * dim + c];
+    r->me.step_s += bn_now() - tr1;
+}
 
-    /* The final test, on the whole test set by default. */
+/* retrain.py's evaluation after step `step`: the same batch after the
+ * update, then a validation sample; one history point and the Step lines. */
+static void eval_step(run_t *r, step_bufs *s, long long step) {
+    const int C = r->C, dim = r->dim;
+    const long long B = r->o->batch;
     double te0 = bn_now();
-    long long nt = 0, nmiss = 0, *misses = NULL;
-    long long *tidx = eval_sample(&reval, &te, C, class_sampling, o->test_batch, &nt);
-    long long *conf = callocCheck((size_t)C * C + 1, sizeof(long long));
-    long long *gconf = callocCheck((size_t)C * C + 1, sizeof(long long));
-    conf[(size_t)C * C] = evaluate(&te, tidx, nt, Wt, b, C, dim, conf, o->print_misclassified ? &misses : NULL, &nmiss);
-    free(tidx);
-    mpiCheck(MPI_Allreduce(conf, gconf, C * C + 1, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD));
-    double test_acc = (double)gconf[(size_t)C * C] / (double)nt;
-    /* Misclassified test images: gathered to rank 0, then put in sample order
-     * (row order for the whole test set). */
-    int *counts = NULL, *displs = NULL;
-    long long *allmiss = NULL;
-    long long totmiss = 0;
-    if (o->print_misclassified) {
-        int mymiss = (int)(3 * nmiss);
-        if (rank == 0) {
-            counts = mallocCheck(sizeof(int) * (size_t)size);
-            displs = mallocCheck(sizeof(int) * (size_t)size);
+    memset(s->L, 0, sizeof(double) * ((size_t)B + 2));
+    for (long long k0 = 0; k0 < s->m; k0 += TILE) {
+        int n = (int)(s->m - k0 < TILE ? s->m - k0 : TILE);
+        load_tile(&r->tr, s->batch, s->mine + k0, n, -1, dim, s->X, s->ytile);
+        bn_sm_logits_batch(r->Wt, r->b, C, dim, s->X, n, s->Z);
+        for (int k = 0; k < n; k++) {
+            double loss;
+            int correct;
+            bn_sm_error(s->Z + (size_t)k * C, C, s->ytile[k], r->gbits, s->E, &loss, &correct);
+            s->L[s->mine[k0 + k]] = loss;
+            s->L[B] += correct;
         }
-        mpiCheck(MPI_Gather(&mymiss, 1, MPI_INT, counts, 1, MPI_INT, 0, MPI_COMM_WORLD));
-        if (rank == 0) {
-            for (int r = 0; r < size; r++) {
-                displs[r] = (int)totmiss;
-                totmiss += counts[r];
-            }
-            allmiss = mallocCheck(sizeof(long long) * (size_t)(totmiss + 1));
-        }
-        mpiCheck(MPI_Gatherv(misses, mymiss, MPI_LONG_LONG, allmiss, counts, displs, MPI_LONG_LONG, 0, MPI_COMM_WORLD));
-        if (rank == 0) qsort(allmiss, (size_t)(totmiss / 3), 3 * sizeof(long long), cmp_first);
     }
-    me.eval_s += bn_now() - te0;
-    me.wall_s = bn_now() - t_start;
-    train_timing *all = rank == 0 ? mallocCheck(sizeof *all * (size_t)size) : NULL;
-    mpiCheck(MPI_Gather(&me, (int)sizeof me, MPI_BYTE, all, (int)sizeof me, MPI_BYTE, 0, MPI_COMM_WORLD));
+    long long nv = 0;
+    long long *vidx = eval_sample(&r->reval, &r->va, C, r->class_sampling, r->o->validation_batch, &nv);
+    s->L[B + 1] = (double)evaluate(&r->va, vidx, nv, r->Wt, r->b, C, dim, NULL, NULL, NULL);
+    free(vidx);
+    mpiCheck(MPI_Allreduce(s->L, s->gL, (int)B + 2, MPI_DOUBLE, MPI_SUM, r->comm));
+    double ce = 0;
+    for (long long j = 0; j < B; j++) ce += s->gL[j];
+    if (r->nhist == r->cap) r->hist = reallocCheck(r->hist, sizeof *r->hist * (size_t)(r->cap *= 2));
+    bn_eval_point *h = &r->hist[r->nhist++];
+    h->step = step;
+    h->train_accuracy = s->gL[B] / (double)B;
+    h->cross_entropy = ce / (double)B;
+    h->validation_accuracy = s->gL[B + 1] / (double)nv;
+    h->validation_n = nv;
+    if (r->rank == 0 && !r->o->quiet) {
+        printf("Step %lld: Train accuracy = %.1f%%\n", step, h->train_accuracy * 100);
+        printf("Step %lld: Cross entropy = %f\n", step, h->cross_entropy);
+        printf("Step %lld: Validation accuracy = %.1f%% (N=%lld)\n", step, h->validation_accuracy * 100, nv);
+        fflush(stdout);
+    }
+    r->me.eval_s += bn_now() - te0;
+}
 
-    int rc = BN_EXIT_OK;
-    if (rank == 0) {
-        printf("Final test accuracy = %.1f%% (N=%lld)\n", test_acc * 100, nt);
-        if (!o->quiet) print_confusion(gconf, f.label_names, C);
-        if (o->print_misclassified) {
-            if (bn_feats_load_paths(&f, err, sizeof err)) {
-                bn_error(NULL, "%s", err);
-                rc = BN_EXIT_FAIL;
-            } else {
-                printf("=== MISCLASSIFIED TEST IMAGES ===\n");
-                for (long long j = 0; j < totmiss / 3; j++) {
-                    long long t = allmiss[3 * j + 1];
-                    char *path = bn_feats_path(&f, te.row[t]);
-                    printf("%70s  true: %s  predicted: %s\n", path, f.label_names[te.label[t]],
-                           f.label_names[allmiss[3 * j + 2]]);
-                    free(path);
-                }
-            }
-        }
-        /* The classifier file and the labels file. */
-        char settings[4096], fe[2048];
-        json_str(fe, sizeof fe, o->features);
-        snprintf(settings, sizeof settings,
-                 "{\"features\": \"%s\", \"steps\": %lld, \"learning_rate\": %.17g, \"batch\": %lld, "
-                 "\"eval_interval\": %lld, \"validation_batch\": %lld, \"test_batch\": %lld, \"sampling\": \"%s\", "
-                 "\"seed\": %lld, \"ranks\": %d, \"feature_bits\": %d, \"gradient_bits\": %d}",
-                 fe, o->steps, o->lr, o->batch, o->eval_interval, o->val_batch, o->test_batch, o->sampling, o->seed,
-                 size, xbits, gbits);
-        bn_classifier cl;
-        memset(&cl, 0, sizeof cl);
-        cl.dim = dim;
-        cl.nclasses = C;
-        cl.labels = f.label_names;
-        cl.Wt = Wt;
-        cl.b = b;
-        memcpy(cl.weights_sha256, f.weights_sha256, sizeof cl.weights_sha256);
-        memcpy(cl.preprocess, f.preprocess, sizeof cl.preprocess);
-        memcpy(cl.dct, f.dct, sizeof cl.dct);
-        memcpy(cl.corpus_sha256, f.corpus_sha256, sizeof cl.corpus_sha256);
-        cl.features_path = (char *)o->features;
-        cl.settings = settings;
-        cl.nhistory = nhist;
-        cl.history = hist;
-        cl.test_accuracy = test_acc;
-        cl.test_n = nt;
-        cl.confusion = gconf;
-        cl.train_n = tr.n;
-        cl.excluded_n = nfailed + npending;
-        if (bn_classifier_write(o->out, &cl, err, sizeof err)) {
-            bn_error("check that the folder exists and is writable", "%s", err);
-            rc = BN_EXIT_FAIL;
-        } else if (bn_classifier_write_labels(o->labels_out, &cl, err, sizeof err)) {
-            bn_error("check that the folder exists and is writable", "%s", err);
-            rc = BN_EXIT_FAIL;
-        } else if (!o->quiet) {
-            print_timing(all, size, bn_now() - t_start);
-            printf("classifier: %s, labels: %s\n", o->out, o->labels_out);
-        }
+static void train_loop(run_t *r) {
+    step_bufs s;
+    bufs_alloc(&s, r);
+    r->cap = 64;
+    r->hist = mallocCheck(sizeof *r->hist * (size_t)r->cap);
+    for (long long step = 0; step < r->o->steps; step++) {
+        train_step(r, &s);
+        if (step % r->o->eval_interval == 0 || step + 1 == r->o->steps) eval_step(r, &s, step);
     }
-    mpiCheck(MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD));
-    free(all);
-    free(allmiss);
-    free(counts);
-    free(displs);
-    free(misses);
-    free(conf);
-    free(gconf);
-    free(hist);
-    free(X);
-    free(E);
-    free(Z);
-    free(ytile);
-    free(L);
-    free(gL);
-    free(mine);
-    free(batch);
-    free(sum);
-    free(red);
-    free(Wt);
-    free(b);
-    split_free(&tr);
-    split_free(&va);
-    split_free(&te);
-    bn_feats_close(&f);
+    bufs_free(&s);
+}
+
+/* The final test, on the whole test set by default; the misclassified test
+ * images gathered to rank 0 in sample order (row order for the whole set). */
+static void final_test(run_t *r) {
+    const int C = r->C;
+    const bn_train_cfg *o = r->o;
+    double te0 = bn_now();
+    long long *tidx = eval_sample(&r->reval, &r->te, C, r->class_sampling, o->test_batch, &r->nt);
+    r->conf = callocCheck((size_t)C * C + 1, sizeof(long long));
+    r->gconf = callocCheck((size_t)C * C + 1, sizeof(long long));
+    r->conf[(size_t)C * C] = evaluate(&r->te, tidx, r->nt, r->Wt, r->b, C, r->dim, r->conf,
+                                      o->print_misclassified ? &r->misses : NULL, &r->nmiss);
+    free(tidx);
+    mpiCheck(MPI_Allreduce(r->conf, r->gconf, C * C + 1, MPI_LONG_LONG, MPI_SUM, r->comm));
+    r->test_acc = (double)r->gconf[(size_t)C * C] / (double)r->nt;
+    if (o->print_misclassified) {
+        int *counts = NULL, *displs = NULL;
+        int mymiss = (int)(3 * r->nmiss);
+        if (r->rank == 0) {
+            counts = mallocCheck(sizeof(int) * (size_t)r->size);
+            displs = mallocCheck(sizeof(int) * (size_t)r->size);
+        }
+        mpiCheck(MPI_Gather(&mymiss, 1, MPI_INT, counts, 1, MPI_INT, 0, r->comm));
+        if (r->rank == 0) {
+            for (int k = 0; k < r->size; k++) {
+                displs[k] = (int)r->totmiss;
+                r->totmiss += counts[k];
+            }
+            r->allmiss = mallocCheck(sizeof(long long) * (size_t)(r->totmiss + 1));
+        }
+        mpiCheck(MPI_Gatherv(r->misses, mymiss, MPI_LONG_LONG, r->allmiss, counts, displs, MPI_LONG_LONG, 0, r->comm));
+        if (r->rank == 0) qsort(r->allmiss, (size_t)(r->totmiss / 3), 3 * sizeof(long long), cmp_first);
+        free(counts);
+        free(displs);
+    }
+    r->me.eval_s += bn_now() - te0;
+    r->me.wall_s = bn_now() - r->t_start;
+    r->all = r->rank == 0 ? mallocCheck(sizeof *r->all * (size_t)r->size) : NULL;
+    mpiCheck(MPI_Gather(&r->me, (int)sizeof r->me, MPI_BYTE, r->all, (int)sizeof r->me, MPI_BYTE, 0, r->comm));
+}
+
+/* Rank 0: the accuracy, the confusion matrix, the misclassified list. */
+static int report_test(run_t *r) {
+    printf("Final test accuracy = %.1f%% (N=%lld)\n", r->test_acc * 100, r->nt);
+    if (!r->o->quiet) print_confusion(r->gconf, r->f.label_names, r->C);
+    if (!r->o->print_misclassified) return 0;
+    if (bn_feats_load_paths(&r->f, r->err, sizeof r->err)) {
+        bn_error(NULL, "%s", r->err);
+        return -1;
+    }
+    printf("=== MISCLASSIFIED TEST IMAGES ===\n");
+    for (long long j = 0; j < r->totmiss / 3; j++) {
+        long long t = r->allmiss[3 * j + 1];
+        char *path = bn_feats_path(&r->f, r->te.row[t]);
+        printf("%70s  true: %s  predicted: %s\n", path, r->f.label_names[r->te.label[t]],
+               r->f.label_names[r->allmiss[3 * j + 2]]);
+        free(path);
+    }
+    return 0;
+}
+
+/* Rank 0: the classifier file and the labels file. */
+static int write_outputs(run_t *r) {
+    const bn_train_cfg *o = r->o;
+    char settings[4096], fe[2048];
+    json_str(fe, sizeof fe, o->features);
+    snprintf(settings, sizeof settings,
+             "{\"features\": \"%s\", \"steps\": %lld, \"learning_rate\": %.17g, \"batch\": %lld, "
+             "\"eval_interval\": %lld, \"validation_batch\": %lld, \"test_batch\": %lld, \"sampling\": \"%s\", "
+             "\"seed\": %lld, \"ranks\": %d, \"feature_bits\": %d, \"gradient_bits\": %d}",
+             fe, o->steps, o->learning_rate, o->batch, o->eval_interval, o->validation_batch, o->test_batch,
+             o->sampling, o->seed, r->size, r->xbits, r->gbits);
+    bn_classifier cl;
+    memset(&cl, 0, sizeof cl);
+    cl.dim = r->dim;
+    cl.nclasses = r->C;
+    cl.labels = r->f.label_names;
+    cl.Wt = r->Wt;
+    cl.b = r->b;
+    memcpy(cl.weights_sha256, r->f.weights_sha256, sizeof cl.weights_sha256);
+    memcpy(cl.preprocess, r->f.preprocess, sizeof cl.preprocess);
+    memcpy(cl.dct, r->f.dct, sizeof cl.dct);
+    memcpy(cl.corpus_sha256, r->f.corpus_sha256, sizeof cl.corpus_sha256);
+    cl.features_path = (char *)o->features;
+    cl.settings = settings;
+    cl.nhistory = r->nhist;
+    cl.history = r->hist;
+    cl.test_accuracy = r->test_acc;
+    cl.test_n = r->nt;
+    cl.confusion = r->gconf;
+    cl.train_n = r->tr.n;
+    cl.excluded_n = r->nfailed + r->npending;
+    if (bn_classifier_write(o->out, &cl, r->err, sizeof r->err) ||
+        bn_classifier_write_labels(r->labels_out, &cl, r->err, sizeof r->err)) {
+        bn_error("check that the folder exists and is writable", "%s", r->err);
+        return -1;
+    }
+    if (!o->quiet) {
+        print_timing(r->all, r->size, bn_now() - r->t_start);
+        printf("classifier: %s, labels: %s\n", o->out, r->labels_out);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ entry points */
+
+void bn_train_cfg_init(bn_train_cfg *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->sampling = "class";
+    cfg->steps = 4000;
+    cfg->batch = 100;
+    cfg->eval_interval = 10;
+    cfg->validation_batch = 100;
+    cfg->test_batch = -1;
+    cfg->seed = 0;
+    cfg->threads = 1;
+    cfg->learning_rate = 0.01;
+}
+
+int bn_train_cfg_check(const bn_train_cfg *o, char *err, size_t errlen) {
+    if (!o->features) return snprintf(err, errlen, "--features FILE is required"), -1;
+    if (!o->out) return snprintf(err, errlen, "--out FILE is required"), -1;
+    if (o->validation_batch == 0) return snprintf(err, errlen, "--validation-batch must be -1 (all) or at least 1"), -1;
+    if (o->test_batch == 0) return snprintf(err, errlen, "--test-batch must be -1 (all) or at least 1"), -1;
+    if (!(o->learning_rate > 0)) return snprintf(err, errlen, "--learning-rate must be above 0"), -1;
+    if (o->steps < 1 || o->batch < 1 || o->eval_interval < 1 || o->threads < 1)
+        return snprintf(err, errlen, "--steps, --batch, --eval-interval and --threads must be at least 1"), -1;
+    if (!o->sampling || (strcmp(o->sampling, "class") && strcmp(o->sampling, "uniform")))
+        return snprintf(err, errlen, "--sampling must be class or uniform"), -1;
+    char *lab = o->labels ? NULL : default_labels(o->out);
+    const char *labels = o->labels ? o->labels : lab;
+    int clash = same_file(o->out, o->features) || same_file(labels, o->features) || !strcmp(o->out, labels);
+    free(lab);
+    if (clash) return snprintf(err, errlen, "--out and the labels file must differ from each other and from --features"), -1;
+    return 0;
+}
+
+int bn_train_run(const bn_train_cfg *o, MPI_Comm comm, bn_train_result *res) {
+    run_t r;
+    memset(&r, 0, sizeof r);
+    r.o = o;
+    r.comm = comm;
+    mpiCheck(MPI_Comm_rank(comm, &r.rank));
+    mpiCheck(MPI_Comm_size(comm, &r.size));
+    r.me.rank = r.rank;
+    if (!o->labels) r.labels_buf = default_labels(o->out);
+    r.labels_out = o->labels ? o->labels : r.labels_buf;
+    if (check_outputs(&r)) {
+        run_free(&r);
+        return BN_EXIT_FAIL;
+    }
+    r.t_start = bn_now();
+#ifdef HAVE_OPENBLAS
+    openblas_set_num_threads((int)o->threads);
+#endif
+    if (open_features(&r)) {
+        run_free(&r);
+        return BN_EXIT_FAIL;
+    }
+    build_splits(&r);
+    if (refuse_untrainable(&r)) {
+        run_free(&r);
+        return BN_EXIT_FAIL;
+    }
+    announce(&r);
+    if (load_checked_rows(&r)) {
+        run_free(&r);
+        return BN_EXIT_FAIL;
+    }
+    round_features(&r);
+    init_layer(&r);
+    train_loop(&r);
+    final_test(&r);
+    int rc = BN_EXIT_OK;
+    if (r.rank == 0) {
+        if (report_test(&r)) rc = BN_EXIT_FAIL; /* the classifier is written all the same */
+        if (write_outputs(&r)) rc = BN_EXIT_FAIL;
+    }
+    mpiCheck(MPI_Bcast(&rc, 1, MPI_INT, 0, comm));
+    if (res && rc == BN_EXIT_OK) {
+        res->test_accuracy = r.test_acc;
+        res->test_n = r.nt;
+        res->train_n = r.tr.n;
+        res->nclasses = r.C;
+    }
+    run_free(&r);
     return rc;
 }
 
+/* ------------------------------------------------------------ command */
+
 int bn_cmd_train(int argc, char **argv) {
-    train_opts o = {.sampling = "class", .steps = 4000, .batch = 100, .eval_interval = 10, .val_batch = 100,
-                    .test_batch = -1, .seed = 0, .threads = 1, .lr = 0.01};
-    const char *labels = NULL;
+    bn_train_cfg o;
+    bn_train_cfg_init(&o);
     int verbose = 0, quiet = 0;
     const bn_opt opts[] = {
         {"features", 'f', BN_OPT_STRING, &o.features, "FILE", NULL, 0, 0, NULL, "features file from bneck extract; required"},
         {"out", 'o', BN_OPT_STRING, &o.out, "FILE", NULL, 0, 0, NULL, "classifier file to write (.h5); required"},
-        {"labels", 0, BN_OPT_STRING, &labels, "FILE", "OUT with .labels.txt", 0, 0, NULL, "class names, one per line (retrain.py's output_labels)"},
+        {"labels", 0, BN_OPT_STRING, &o.labels, "FILE", "OUT with .labels.txt", 0, 0, NULL, "class names, one per line (retrain.py's output_labels)"},
         {"steps", 's', BN_OPT_INT, &o.steps, "N", "4000", 1, 1e12, NULL, "training steps (how_many_training_steps)"},
-        {"learning-rate", 0, BN_OPT_DOUBLE, &o.lr, "X", "0.01", 0, 1e6, NULL, "gradient descent step size"},
+        {"learning-rate", 0, BN_OPT_DOUBLE, &o.learning_rate, "X", "0.01", 0, 1e6, NULL, "gradient descent step size"},
         {"batch", 0, BN_OPT_INT, &o.batch, "N", "100", 1, 1 << 24, NULL, "images per training step (train_batch_size)"},
         {"eval-interval", 0, BN_OPT_INT, &o.eval_interval, "N", "10", 1, 1e12, NULL, "evaluate every N steps, and at the last step"},
-        {"validation-batch", 0, BN_OPT_INT, &o.val_batch, "N", "100", -1, 1 << 24, NULL, "validation images per evaluation; -1: all of them"},
+        {"validation-batch", 0, BN_OPT_INT, &o.validation_batch, "N", "100", -1, 1 << 24, NULL, "validation images per evaluation; -1: all of them"},
         {"test-batch", 0, BN_OPT_INT, &o.test_batch, "N", "-1", -1, 1 << 24, NULL, "test images for the final accuracy; -1: all of them"},
         {"sampling", 0, BN_OPT_CHOICE, &o.sampling, NULL, "class", 0, 0, "class|uniform",
          "class: a class uniformly, then one of its images (retrain.py); uniform: any image"},
@@ -711,40 +878,9 @@ int bn_cmd_train(int argc, char **argv) {
     int rc = bn_cli_parse(&spec, argc, argv, pos, 0, &npos);
     if (rc < 0) return 0;
     if (rc) return rc;
-    if (!o.features) return bn_cli_usage(&spec, "--features FILE is required");
-    if (!o.out) return bn_cli_usage(&spec, "--out FILE is required");
-    if (o.val_batch == 0) return bn_cli_usage(&spec, "--validation-batch must be -1 (all) or at least 1");
-    if (o.test_batch == 0) return bn_cli_usage(&spec, "--test-batch must be -1 (all) or at least 1");
-    if (!(o.lr > 0)) return bn_cli_usage(&spec, "--learning-rate must be above 0");
+    char err[512];
+    if (bn_train_cfg_check(&o, err, sizeof err)) return bn_cli_usage(&spec, "%s", err);
     bn_cli_apply_verbosity(verbose, quiet);
     o.quiet = quiet;
-    char *lab = labels ? NULL : default_labels(o.out);
-    o.labels_out = labels ? labels : lab;
-    if (same_file(o.out, o.features) || same_file(o.labels_out, o.features) || !strcmp(o.out, o.labels_out)) {
-        free(lab);
-        return bn_cli_usage(&spec, "--out and the labels file must differ from each other and from --features");
-    }
-    /* Find an unwritable output folder now, not after training. */
-    int ok = 1, rank = 0;
-    mpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
-    if (rank == 0)
-        for (int k = 0; k < 2 && ok; k++) {
-            const char *path = k ? o.labels_out : o.out;
-            char *dir = strdupCheck(path), *slash = strrchr(dir, '/');
-            if (slash) slash[slash == dir ? 1 : 0] = 0;
-            if (access(slash ? dir : ".", W_OK) != 0) {
-                bn_error("create the folder first, or write somewhere else", "%s: cannot write into folder '%s' (%s)",
-                         path, slash ? dir : ".", strerror(errno));
-                ok = 0;
-            }
-            free(dir);
-        }
-    mpiCheck(MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD));
-    if (!ok) {
-        free(lab);
-        return BN_EXIT_FAIL;
-    }
-    rc = run_train(&o);
-    free(lab);
-    return rc;
+    return bn_train_run(&o, MPI_COMM_WORLD, NULL);
 }
