@@ -1,5 +1,6 @@
 /* cli.c: see cli.h. */
 #include "pipeline/cli.h"
+#include "pipeline/mpi.h"
 #include "pipeline/log.h"
 
 #include <ctype.h>
@@ -30,14 +31,7 @@ int bn_parse_double(const char *s, double *out) {
     return 0;
 }
 
-int bn_is_first_process(void) {
-    static const char *vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID", NULL};
-    for (int i = 0; vars[i]; i++) {
-        const char *v = getenv(vars[i]);
-        if (v && *v) return strcmp(v, "0") == 0;
-    }
-    return 1;
-}
+int bn_is_first_process(void) { return bn_launch_rank() == 0; }
 
 int bn_cli_usage(const bn_cmd_spec *spec, const char *fmt, ...) {
     if (!bn_is_first_process()) return BN_CLI_USAGE;
