@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /* The command table: name, entry point, one-line summary. */
 static const struct {
@@ -77,6 +78,14 @@ int main(int argc, char **argv) {
         if (commands[i].mpi && !wants_help(argc, argv)) bn_mpi_need();
         int rc = commands[i].run(argc - 1, argv + 1);
         fflush(stdout);
+        /* A usage error is found by every process of a launch, but only the
+         * first prints it; the others give it a moment first, so that a
+         * launcher that stops the job at the first failing process does not
+         * cut the message off. */
+        if (rc == BN_CLI_USAGE && !bn_is_first_process()) {
+            struct timespec ts = {1, 0};
+            nanosleep(&ts, NULL);
+        }
         bn_mpi_end();
         return rc;
     }

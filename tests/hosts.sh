@@ -14,7 +14,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 PY=${PYTHON3:-/usr/bin/python3}
 "$PY" -c 'import numpy, h5py' 2>/dev/null || { echo "SKIP: numpy/h5py missing for $PY"; exit 77; }
 MPIRUN_BIN=${MPIRUN_BIN:-mpirun}
-"$MPIRUN_BIN" --version 2>&1 | grep -q "Open MPI" || { echo "SKIP: $MPIRUN_BIN is not Open MPI"; exit 77; }
+"$MPIRUN_BIN" --version 2>&1 | grep -qiE "Open MPI|OpenRTE|open-mpi" || { echo "SKIP: $MPIRUN_BIN is not Open MPI"; exit 77; }
 HN=${SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}/tests/hosts
 if [ "$(id -u)" = 0 ]; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
