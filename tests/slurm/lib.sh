@@ -27,7 +27,10 @@ wait_job() {
     local id=$1 want=$2 i s=
     for i in $(seq 1 $(($3 * 2))); do
         s=$(job_field "$id" JobState)
-        [ "$s" = "$want" ] && return 0
+        if [ "$s" = "$want" ]; then
+            echo "slurm job $id $(job_field "$id" JobName): $s, RunTime $(job_field "$id" RunTime), restarts $(job_field "$id" Restarts), exit $(job_field "$id" ExitCode)"
+            return 0
+        fi
         case $s in COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY|BOOT_FAIL|DEADLINE)
             fail "job $id is $s (waited for $want)" ;;
         esac
