@@ -46,6 +46,10 @@ done
 grep -q "status 75); requeueing job $id" "$tmp/extract.log" || fail "the script did not requeue on status 75"
 wait_job "$id" PENDING 60
 echo "requeued: $(job_field "$id" JobState), reason $(job_field "$id" Reason); starting it now"
+# slurmd refuses a credential made in the same second as the revocation of
+# the job's previous one ("Job credential revoked"; Slurm's own hold-off
+# after a requeue avoids this): start it a moment later.
+sleep 2
 scontrol update JobId="$id" StartTime=now || fail "scontrol update StartTime=now"
 wait_job "$id" COMPLETED 240
 [ "$(job_field "$id" Restarts)" = 1 ] || fail "job $id ran $(job_field "$id" Restarts) restarts, not 1"
