@@ -28,7 +28,8 @@ struct bn_dispatch {
     int have_thread;        /* 1 when thread runs */
 };
 
-/* Rank 0, under no lock: take the next unit for a rank, or -1. */
+/* Rank 0 (main thread or server thread): record a request and take the next
+ * unit for its rank, or -1; takes the lock itself. */
 static long long serve(bn_dispatch *d, const long long ask[ASK_LEN]) {
     pthread_mutex_lock(&d->mu);
     d->done += ask[ASK_DONE];
