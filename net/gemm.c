@@ -14,10 +14,29 @@
  * thread: spreading them over OpenMP threads made the whole pass twice as
  * slow (4.8 against 11.3 images/s, batch 8, 2 threads), because idle OpenMP
  * threads spin on the cores OpenBLAS' threads need.
+ *
+ * bf16 and int8 are exact emulations of the arithmetic, in fp32 SGEMM: no
+ * faster than fp32, for checking fidelity on any CPU and as the reference
+ * the dnnl bf16 and int8 paths are tested against (docs/engine.md).
+ *   bf16: the weights are rounded to bf16 once at create; each conv's patch
+ *     matrix is rounded to bf16 before SGEMM (a 1x1 conv's source rows are
+ *     a tensor already rounded by the pass below); products of bf16 values
+ *     are exact in fp32, and accumulate in fp32; after each layer its slice
+ *     (after bias and ReLU) is rounded to bf16, as a bf16 tensor would hold
+ *     it. The global average pool reads that and writes fp32 features.
+ *   int8: the weights are quantized per output channel (bn_quant_weights)
+ *     once at create and used as q * scale; the input tensor is quantized to
+ *     s8 (scale t/127) in conv1's patch matrix, and after each layer its
+ *     slice is quantized to u8 with its tensor's scale t/255 (round to
+ *     nearest even, clamp), so pools see quantized values and a pool's
+ *     result is re-quantized as a u8 pool rounds it. Products of codes times
+ *     scales summed in fp32 differ from int32 sums scaled once by a few fp32
+ *     ulps, far below one quantization step. The features stay fp32.
  */
 #include "config.h"
 #include "net/backend.h"
 #include "net/plan.h"
+#include "net/quant.h"
 #include "pipeline/log.h"
 
 #include <cblas.h>
@@ -33,7 +52,42 @@ typedef struct {
     void *hook_user;   /* passed to hook */
     float *col;   /* im2col scratch (COL_LIMIT or one image's worth, whichever is larger) */
     size_t ncol;  /* floats at col */
+    bn_precision prec;           /* arithmetic emulated (kernels made by bn_gemm_kernels: fp32) */
+    int input;                   /* the graph's input tensor */
+    int output;                  /* the graph's output tensor (fp32 features, never rounded) */
+    float inv[BN_MAX_TENSORS];   /* int8: per tensor, codes per unit (255/t; 127/t for the input) */
+    float step[BN_MAX_TENSORS];  /* int8: per tensor, the value of one code (t/255; t/127) */
 } gemm_ctx;
+
+/* Round a patch matrix to the precision, as the convolution's input. */
+static void round_input(const gemm_ctx *c, const bn_layer *l, float *x, size_t len) {
+    if (c->prec == BN_PREC_BF16) {
+        for (size_t i = 0; i < len; i++) x[i] = bn_bf16_round(x[i]);
+    } else if (c->prec == BN_PREC_INT8 && l->src == c->input) {
+        const float inv = c->inv[l->src], step = c->step[l->src];
+        for (size_t i = 0; i < len; i++) x[i] = bn_quant_s8(x[i], inv, step);
+    }
+}
+
+/* bn_kernels.after: round the slice a layer wrote to its tensor's precision. */
+static void gemm_after(void *vctx, const bn_layer *l, const bn_tensor *d, float *dst, int n) {
+    const gemm_ctx *c = vctx;
+    if (c->prec == BN_PREC_FP32 || l->dst == c->output) return;
+    const size_t rows = (size_t)n * d->h * d->w;
+    const int cout = l->cout;
+    if (c->prec == BN_PREC_BF16) {
+        for (size_t r = 0; r < rows; r++) {
+            float *p = dst + r * (size_t)d->c + l->dst_off;
+            for (int k = 0; k < cout; k++) p[k] = bn_bf16_round(p[k]);
+        }
+    } else {
+        const float inv = c->inv[l->dst], step = c->step[l->dst];
+        for (size_t r = 0; r < rows; r++) {
+            float *p = dst + r * (size_t)d->c + l->dst_off;
+            for (int k = 0; k < cout; k++) p[k] = bn_quant_u8(p[k], inv, step);
+        }
+    }
+}
 
 /* Bias + ReLU over rows of a channel slice: x[r*ld + c] for c < cout. */
 static void bias_relu(float *x, size_t rows, int ld, int cout, const float *b) {
@@ -86,6 +140,7 @@ static void gemm_conv(void *vctx, const bn_layer *l, const bn_tensor *s, const b
         for (int img0 = 0; img0 < n; img0 += per) {
             int cnt = n - img0 < per ? n - img0 : per;
             im2col(l, s, d, src, img0, cnt, c->col);
+            round_input(c, l, c->col, (size_t)cnt * pix * K);
             for (int i = 0; i < cnt; i++)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)pix, cout, K, 1.0f, c->col + (size_t)i * pix * K, K, w,
                             cout, 0.0f, dst + (size_t)(img0 + i) * pix * ldc + l->dst_off, ldc);
@@ -116,6 +171,9 @@ void *bn_gemm_kernels(int threads, bn_kernels *k) {
     }
     c->ncol = one > COL_LIMIT ? one : COL_LIMIT;
     c->col = mallocCheck(c->ncol * sizeof(float));
+    c->prec = BN_PREC_FP32;
+    c->input = g->input;
+    c->output = g->output;
 #ifdef HAVE_OPENBLAS
     openblas_set_num_threads(threads);
 #endif
@@ -142,21 +200,96 @@ typedef struct {
     const bn_graph *g;     /* the table */
     bn_plan plan;          /* arena for max_batch */
     float *arena;          /* (plan.floats,) activations */
+    float *w[BN_NCONV];    /* the kernels run: the model's (fp32) or into wmem (bf16, int8) */
+    float *wmem;           /* bf16-rounded or dequantized int8 kernels, or NULL */
+    size_t nw;             /* floats at wmem */
 } gemm_backend;
 
 static void gemm_destroy(void *ctx) {
     gemm_backend *c = ctx;
     if (!c) return;
     if (c->k.ctx) bn_gemm_kernels_free(c->k.ctx);
+    free(c->wmem);
     free(c->arena);
     free(c);
+}
+
+/* The kernels of bf16 and int8: rounded copies of the model's, made once. */
+static int make_weights(gemm_backend *c, bn_precision prec, char *err, size_t errlen) {
+    size_t total = 0, most = 0;
+    for (int k = 0; k < BN_NCONV; k++) {
+        const bn_layer *l = &c->g->layers[c->g->conv_layer[k]];
+        size_t nk = (size_t)l->kh * l->kw * l->cin * l->cout;
+        total += nk;
+        if (nk > most) most = nk;
+    }
+    c->wmem = malloc(total * sizeof(float));
+    int8_t *q = prec == BN_PREC_INT8 ? malloc(most) : NULL;
+    float *scale = prec == BN_PREC_INT8 ? malloc(2048 * sizeof(float)) : NULL;
+    if (!c->wmem || (prec == BN_PREC_INT8 && (!q || !scale))) {
+        free(q);
+        free(scale);
+        snprintf(err, errlen, "out of memory for %zu MB of %s weights", total * sizeof(float) >> 20, bn_precision_name(prec));
+        return -1;
+    }
+    c->nw = total;
+    float *p = c->wmem;
+    for (int k = 0; k < BN_NCONV; k++) {
+        const bn_layer *l = &c->g->layers[c->g->conv_layer[k]];
+        const size_t K = (size_t)l->kh * l->kw * l->cin;
+        const float *w = c->model->w[k];
+        if (prec == BN_PREC_BF16) {
+            for (size_t i = 0; i < K * l->cout; i++) p[i] = bn_bf16_round(w[i]);
+        } else {
+            bn_quant_weights(w, K, l->cout, q, scale);
+            for (size_t r = 0; r < K; r++)
+                for (int o = 0; o < l->cout; o++) p[r * l->cout + o] = (float)q[r * l->cout + o] * scale[o];
+        }
+        c->w[k] = p;
+        p += K * l->cout;
+    }
+    free(q);
+    free(scale);
+    return 0;
 }
 
 static void *gemm_create(const bn_engine_config *cfg, char *err, size_t errlen) {
     gemm_backend *c = callocCheck(1, sizeof *c);
     c->model = cfg->model;
     c->g = bn_inception_v3();
-    bn_gemm_kernels(cfg->threads, &c->k);
+    gemm_ctx *kc = bn_gemm_kernels(cfg->threads, &c->k);
+    for (int k = 0; k < BN_NCONV; k++) c->w[k] = c->model->w[k];
+    if (cfg->precision != BN_PREC_FP32) {
+        /* The input is rounded in a patch matrix: every layer reading it must make one. */
+        for (int i = 0; i < c->g->nlayers; i++) {
+            const bn_layer *l = &c->g->layers[i];
+            if (l->src == c->g->input && (l->op != BN_OP_CONV || (l->kh == 1 && l->kw == 1 && l->stride == 1))) {
+                snprintf(err, errlen, "gemm %s: layer %s reads the input without a patch matrix", bn_precision_name(cfg->precision),
+                         l->name);
+                gemm_destroy(c);
+                return NULL;
+            }
+        }
+        if (cfg->precision == BN_PREC_INT8) {
+            const bn_calib *cal = cfg->calib;
+            if (!cal || cal->ntensors != c->g->ntensors) {
+                snprintf(err, errlen, "gemm int8: %s", cal ? "the calibration is for another graph" : "no calibration given");
+                gemm_destroy(c);
+                return NULL;
+            }
+            for (int t = 0; t < c->g->ntensors; t++) {
+                float th = cal->thresh[t], top = t == c->g->input ? 127.0f : 255.0f;
+                kc->inv[t] = top / th;
+                kc->step[t] = th / top;
+            }
+        }
+        kc->prec = cfg->precision;
+        c->k.after = gemm_after;
+        if (make_weights(c, cfg->precision, err, errlen)) {
+            gemm_destroy(c);
+            return NULL;
+        }
+    }
     bn_plan_make(c->g, cfg->max_batch, &c->plan);
     c->arena = bn_plan_arena(&c->plan);
     if (!c->arena) {
@@ -170,13 +303,15 @@ static void *gemm_create(const bn_engine_config *cfg, char *err, size_t errlen) 
 
 static void gemm_forward(void *ctx, const float *in, int n, float *out) {
     gemm_backend *c = ctx;
-    bn_exec(c->g, &c->plan, &c->k, c->model->w, c->model->b, c->arena, in, n, out);
+    bn_exec(c->g, &c->plan, &c->k, c->w, c->model->b, c->arena, in, n, out);
 }
 
 static size_t gemm_bytes(const void *ctx) {
     const gemm_backend *c = ctx;
-    return c->plan.floats * sizeof(float) + ((const gemm_ctx *)c->k.ctx)->ncol * sizeof(float);
+    return (c->plan.floats + c->nw) * sizeof(float) + ((const gemm_ctx *)c->k.ctx)->ncol * sizeof(float);
 }
 
-const bn_backend_ops bn_backend_gemm = {"gemm", "im2col + CBLAS SGEMM, portable", BN_PREC_BIT(BN_PREC_FP32), 1, 10,
-                                        gemm_create, gemm_forward, gemm_bytes, gemm_destroy};
+const bn_backend_ops bn_backend_gemm = {
+    "gemm", "im2col + CBLAS SGEMM, portable; bf16 and int8 emulated exactly in fp32 (no faster: for fidelity checks)",
+    BN_PREC_BIT(BN_PREC_FP32) | BN_PREC_BIT(BN_PREC_BF16) | BN_PREC_BIT(BN_PREC_INT8), 1, 10,
+    gemm_create, gemm_forward, gemm_bytes, gemm_destroy};
