@@ -442,7 +442,7 @@ int bn_calib_read(const char *path, const char *weights_sha, bn_calib *c, char *
 /* Write the attributes and datasets of c into the open file f. */
 static int write_contents(hid_t f, const bn_calib *c, const bn_graph *g, char *msg) {
     int rc = -1;
-    hid_t tn = -1, sp = -1, d = -1;
+    hid_t tn = -1, sp = -1, d = -1, dcpl = -1;
     char *names = NULL;
     char created_by[64];
     snprintf(created_by, sizeof created_by, "bneck %s", PACKAGE_VERSION);
@@ -461,14 +461,19 @@ static int write_contents(hid_t f, const bn_calib *c, const bn_graph *g, char *m
     names = callocCheck((size_t)g->ntensors, maxlen);
     for (int i = 0; i < g->ntensors; i++) memcpy(names + (size_t)i * maxlen, g->tensors[i].name, strlen(g->tensors[i].name));
     hsize_t n = (hsize_t)g->ntensors;
+    /* No timestamps: the same calibration gives the same bytes, so the same SHA-256. */
+    if ((dcpl = H5Pcreate(H5P_DATASET_CREATE)) < 0 || H5Pset_obj_track_times(dcpl, 0) < 0) {
+        bn_h5_set_h5msg(msg, "cannot set up dataset creation");
+        goto done;
+    }
     if ((tn = bn_h5_str_type(maxlen, H5T_STR_NULLPAD)) < 0 || (sp = H5Screate_simple(1, &n, NULL)) < 0 ||
-        (d = H5Dcreate2(f, "tensor_names", tn, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
+        (d = H5Dcreate2(f, "tensor_names", tn, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT)) < 0 ||
         H5Dwrite(d, tn, H5S_ALL, H5S_ALL, H5P_DEFAULT, names) < 0) {
         bn_h5_set_h5msg(msg, "cannot write dataset 'tensor_names'");
         goto done;
     }
     bn_h5_close(&d);
-    if ((d = H5Dcreate2(f, "thresholds", H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
+    if ((d = H5Dcreate2(f, "thresholds", H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT)) < 0 ||
         H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, c->thresh) < 0) {
         bn_h5_set_h5msg(msg, "cannot write dataset 'thresholds'");
         goto done;
@@ -476,6 +481,7 @@ static int write_contents(hid_t f, const bn_calib *c, const bn_graph *g, char *m
     rc = 0;
 done:
     bn_h5_close(&d);
+    bn_h5_close(&dcpl);
     bn_h5_close(&sp);
     bn_h5_close(&tn);
     free(names);
@@ -513,12 +519,13 @@ int bn_calib_write(const char *path, bn_calib *c, char *err, size_t errlen) {
     size_t plen = strlen(path) + sizeof ".partial";
     char *partial = mallocCheck(plen);
     snprintf(partial, plen, "%s.partial", path);
-    hid_t fapl = -1, f = -1;
-    if ((fapl = H5Pcreate(H5P_FILE_ACCESS)) < 0 || H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0) {
+    hid_t fapl = -1, fcpl = -1, f = -1;
+    if ((fapl = H5Pcreate(H5P_FILE_ACCESS)) < 0 || H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0 ||
+        (fcpl = H5Pcreate(H5P_FILE_CREATE)) < 0 || H5Pset_obj_track_times(fcpl, 0) < 0) {
         bn_h5_set_h5msg(msg, "cannot set up file access");
         goto done;
     }
-    if ((f = H5Fcreate(partial, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0) {
+    if ((f = H5Fcreate(partial, H5F_ACC_TRUNC, fcpl, fapl)) < 0) {
         bn_h5_set_h5msg(msg, "cannot create %s (check that the folder exists and is writable)", partial);
         goto done;
     }
@@ -536,6 +543,7 @@ int bn_calib_write(const char *path, bn_calib *c, char *err, size_t errlen) {
     rc = 0;
 done:
     bn_h5_close(&f);
+    bn_h5_close(&fcpl);
     bn_h5_close(&fapl);
     bn_h5_quiet_off(&q);
     if (rc) {

@@ -28,6 +28,7 @@ static const struct {
     {"mkfeatures", bn_cmd_mkfeatures, 0, "write a synthetic features file (training tests and benchmarks at any size)"},
     {"features", bn_cmd_features, 0, "print or save the 2048-wide bottleneck of some images"},
     {"benchmark", bn_cmd_benchmark, 0, "measure the engine: images/s, GFLOP/s, memory"},
+    {"calibrate", bn_cmd_calibrate, 0, "measure the activation scales --precision int8 needs, on a few images of a corpus"},
     {"run", bn_cmd_run, 0, "run the stages a job file names (extract, train, classify), with overrides"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
