@@ -286,6 +286,7 @@ int bn_cmd_calibrate(int argc, char **argv) {
             cal.thresh[t] = BN_CALIB_INPUT_THRESH;
             continue;
         }
+        const int u8 = t != g->output; /* the features are never quantized: not in the summary */
         bn_act_stats st = {o->max[t], o->zeros[t], o->hist ? o->hist + (size_t)t * NBINS : NULL, NBINS};
         double zshare = 0.0, clip = 0.0;
         if (o->hist) {
@@ -302,18 +303,19 @@ int bn_cmd_calibrate(int argc, char **argv) {
         } else {
             cal.thresh[t] = o->max[t] > 0.0f ? o->max[t] : 1.0f;
         }
-        ratio[nr++] = o->max[t] > 0.0f ? cal.thresh[t] / o->max[t] : 1.0f;
-        if (ratio[nr - 1] < lo_r) {
-            lo_r = ratio[nr - 1];
+        const float rt = o->max[t] > 0.0f ? cal.thresh[t] / o->max[t] : 1.0f;
+        if (u8) ratio[nr++] = rt;
+        if (u8 && rt < lo_r) {
+            lo_r = rt;
             lo = t;
         }
-        if (clip > clipped_most) {
+        if (u8 && clip > clipped_most) {
             clipped_most = clip;
             clipped_t = t;
         }
         if (bn_log_level() >= BN_VERBOSE)
             fprintf(stderr, "%-22s %10.4g %10.4g %8.3f %7.1f%% %8.4f%%\n", g->tensors[t].name, (double)o->max[t],
-                    (double)cal.thresh[t], ratio[nr - 1], 100.0 * zshare, 100.0 * clip);
+                    (double)cal.thresh[t], rt, 100.0 * zshare, 100.0 * clip);
     }
     qsort(ratio, (size_t)nr, sizeof *ratio, cmp_float);
     if (bn_calib_write(out, &cal, err, sizeof err)) {
@@ -325,9 +327,9 @@ int bn_cmd_calibrate(int argc, char **argv) {
         snprintf(mdesc, sizeof mdesc, "percentile %g", pct);
     else
         snprintf(mdesc, sizeof mdesc, "%s", bn_calib_method_name(method));
-    printf("calibrate: %zu images of %zu in %s (%zu skipped), method %s, preprocess %s\n", used, corpus.n, source,
+    printf("calibrate: %zu of %zu images in %s (%zu skipped), method %s, preprocess %s\n", used, corpus.n, source,
            skipped, mdesc, cal.preprocess);
-    printf("calibrate: %d tensors; threshold / max: lowest %.3f (%s), median %.3f, highest %.3f\n", nr, ratio[0],
+    printf("calibrate: %d u8 tensors; threshold / max: lowest %.3f (%s), median %.3f, highest %.3f\n", nr, ratio[0],
            lo >= 0 ? g->tensors[lo].name : "-", ratio[nr / 2], ratio[nr - 1]);
     if (clipped_t >= 0)
         printf("calibrate: most clipped: %s, %.4f%% of its values over the threshold\n", g->tensors[clipped_t].name,

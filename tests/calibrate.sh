@@ -31,13 +31,13 @@ WSHA=$(sha256sum "$T/w.h5" | cut -c1-64)
 # From the manifest first (clean), then from the folder with a bad image in it.
 "$BNECK" calibrate --weights "$T/w.h5" --manifest "$T/cal.tsv" --count 4 --batch 2 --threads 2 \
     --out "$T/cal-m.h5" > "$T/m.out"
-grep -q "calibrate: 4 images of 6 in .*cal.tsv (0 skipped), method " "$T/m.out" || fail "manifest summary: $(cat "$T/m.out")"
+grep -q "calibrate: 4 of 6 images in .*cal.tsv (0 skipped), method entropy" "$T/m.out" || fail "manifest summary: $(cat "$T/m.out")"
 echo "not an image" > "$T/cal/$(ls "$T/cal" | head -n1)/zz_bad.jpg"
 "$BNECK" calibrate --weights "$T/w.h5" --images "$T/cal" --count 50 --batch 2 --threads 2 --out "$T/cal.h5" \
     > "$T/c.out" 2> "$T/c.err"
 grep -q "fewer than --count 50: using all" "$T/c.err" || fail "no note for a short corpus: $(cat "$T/c.err")"
 grep -q "zz_bad.jpg: not-an-image" "$T/c.err" || fail "bad image not reported: $(cat "$T/c.err")"
-grep -q "calibrate: 6 images of 7 in .* (1 skipped)" "$T/c.out" || fail "folder summary: $(cat "$T/c.out")"
+grep -q "calibrate: 6 of 7 images in .* (1 skipped)" "$T/c.out" || fail "folder summary: $(cat "$T/c.out")"
 grep -q "wrote $T/cal.h5 (sha256 $(sha256sum "$T/cal.h5" | cut -c1-64))" "$T/c.out" || fail "summary sha256"
 "$PY" - "$T/cal.h5" "$WSHA" <<'PY' || fail "calibration file contents"
 import sys, h5py, numpy as np

@@ -25,7 +25,7 @@ nompi() {  # name cmd...: the command succeeds without MPI
 nompi help "$BNECK" --help
 nompi version "$BNECK" --version
 nompi buildinfo "$BNECK" --build-info
-for cmd in extract train classify retrain corpus mkcorpus mkweights mkfeatures features benchmark join; do
+for cmd in extract train classify retrain corpus mkcorpus mkweights mkfeatures features benchmark join calibrate; do
     nompi "help-$cmd" "$BNECK" "$cmd" --help
     grep -q "^Options:" "help-$cmd.log" || fail "$cmd --help printed no options"
 done
@@ -33,6 +33,8 @@ nompi mkcorpus "$BNECK" mkcorpus c2 --classes 2 --per-class 2 -q
 nompi mkweights "$BNECK" mkweights w2.h5 --seed 3 -q
 nompi features "$BNECK" features --weights w.h5 --threads 1 c/*/*_0001.jpg
 [ "$(wc -l < features.log)" = 2 ] || { cat features.log; fail "features printed no row per image"; }
+nompi calibrate "$BNECK" calibrate --weights w.h5 --images c --count 1 --threads 1 --out cal.h5
+grep -q "calibrate: wrote cal.h5" calibrate.log || { cat calibrate.log; fail "calibrate wrote no file"; }
 nompi classify "$BNECK" classify --weights w.h5 --classifier cls.h5 --threads 1 c/*/*_0002.jpg
 grep -q "score = " classify.log || { cat classify.log; fail "classify printed no scores"; }
 # Usage errors answer at once too.
