@@ -68,6 +68,7 @@ typedef struct {
     dnnl_memory_t slice;   /* that slice (sub-memory of the concatenated tensor) */
     int own_gap;           /* 1: the global average pool runs in gap_run() */
     int requant;           /* int8: post rescales from the source's scale to the destination's */
+    int own_copy;          /* nhwc: the copy into the slice is copy_slice(), not a oneDNN reorder */
 } dlayer;
 
 /* Everything for one batch size. */
@@ -523,7 +524,13 @@ static int build_layer(dctx *c, dnet *net, int i, int pass) {
         bn_debug("dnnl %s n=%d %-28s %s", bn_precision_name(c->prec), n, l->name, impl ? impl : "?");
     }
     if (!L->src) DN(dnnl_memory_create(&L->src, src_md, c->eng, tensor_ptr(c, l->src)));
-    if (sliced) {
+    if (sliced && c->tag == dnnl_nhwc) {
+        /* Rows of cout values into rows of the concatenation: a plain
+         * strided copy, much faster than oneDNN 2.6's reorder for it
+         * (measured: the reorders took a quarter of the int8 forward pass). */
+        DN(dnnl_memory_create(&L->dst, dst_md, c->eng, c->tmp));
+        L->own_copy = 1;
+    } else if (sliced) {
         DN(dnnl_memory_create(&L->dst, dst_md, c->eng, c->tmp));
         DN(dnnl_memory_create(&L->slice, slice_md, c->eng, tensor_ptr(c, l->dst)));
         dnnl_primitive_desc_t cpd = NULL;
@@ -779,6 +786,30 @@ static void gap_run(dctx *c, const bn_layer *l, int n, float *out) {
         }
 }
 
+/* The nhwc copy of a branch's dense output (n*h*w rows of cout values, in
+ * tmp) into its slice of the concatenation; int8 pools whose destination has
+ * another scale rescale the codes on the way. */
+static void copy_slice(dctx *c, const bn_layer *l, int n) {
+    const bn_tensor *d = &c->g->tensors[l->dst];
+    const size_t rows = (size_t)n * d->h * d->w, es = c->act_size;
+    const size_t cw = (size_t)l->cout * es, rw = (size_t)d->c * es;
+    const char *from = c->tmp;
+    char *to = (char *)tensor_ptr(c, l->dst) + (size_t)l->dst_off * es;
+    if (c->prec == BN_PREC_INT8 && c->tscale[l->src] != c->tscale[l->dst] && l->op != BN_OP_CONV) {
+        const float r = c->tscale[l->src] / c->tscale[l->dst];
+        for (size_t i = 0; i < rows; i++) {
+            const uint8_t *f = (const uint8_t *)from + i * cw;
+            uint8_t *t = (uint8_t *)to + i * rw;
+            for (int k = 0; k < l->cout; k++) {
+                float v = nearbyintf(f[k] * r);
+                t[k] = (uint8_t)(v > 255.0f ? 255.0f : v);
+            }
+        }
+        return;
+    }
+    for (size_t i = 0; i < rows; i++) memcpy(to + i * rw, from + i * cw, cw);
+}
+
 /* Run every layer of one batch size's net. A failure here is a bug or a
  * resource exhausted mid-run: the rank cannot go on. */
 static void run_net(dctx *c, dnet *net, const float *in, float *out) {
@@ -819,7 +850,11 @@ static void run_net(dctx *c, dnet *net, const float *in, float *out) {
 #endif
         if ((st = dnnl_primitive_execute(L->prim, c->stream, na, a)) != dnnl_success)
             bn_fatal_at(__FILE__, __LINE__, NULL, "oneDNN execution of %s failed: %s", l->name, dnnl_status2str(st));
-        if (L->post) {
+        if (L->own_copy) {
+            if ((st = dnnl_stream_wait(c->stream)) != dnnl_success)
+                bn_fatal_at(__FILE__, __LINE__, NULL, "oneDNN stream wait after %s failed: %s", l->name, dnnl_status2str(st));
+            copy_slice(c, l, net->n);
+        } else if (L->post) {
             dnnl_exec_arg_t ra[4] = {{DNNL_ARG_FROM, L->dst}, {DNNL_ARG_TO, L->slice}};
             int nra = 2;
 #if DN3
