@@ -7,7 +7,9 @@
 # decoding, writing and work distribution cost. Target: at most 5%.
 #
 # Usage: bench/extract.sh [IMAGES]   env: BNECK (default ./bneck), BENCH_DIR (default bench/out),
-#        ENGINE_SECONDS (default 120), BATCH (default 8), ONLY_2X1=1 (skip the 1-rank run)
+#        ENGINE_SECONDS (default 120), BATCH (default 8), ONLY_2X1=1 (skip the 1-rank run),
+#        PRECISION (default fp32), CALIBRATION (int8: the calibration file; default: one made
+#        by bneck calibrate on the corpus's first 32 images)
 set -euo pipefail
 n=${1:-3670}
 bneck=${BNECK:-./bneck}
@@ -21,11 +23,18 @@ mkdir -p "$out"
 total=$(find "$corpus" -type f | wc -l)
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p') ($(nproc) cores); corpus $corpus: $total images"
 batch=${BATCH:-8}
+prec=(--precision "${PRECISION:-fp32}")
+if [ "${PRECISION:-fp32}" = int8 ]; then
+    cal=${CALIBRATION:-$out/extract-cal.h5}
+    [ -f "$cal" ] || "$bneck" calibrate --weights "$out/weights.h5" --images "$corpus" --count 32 --out "$cal" -q
+    prec+=(--calibration "$cal")
+fi
+echo "precision ${PRECISION:-fp32}"
 
 # The engine alone runs long enough to be under the same sustained load as the
 # job (short runs enjoy higher clocks): ENGINE_SECONDS, default 120.
 engine() {  # threads: images/s of the engine alone, one process
-    "$bneck" benchmark --weights "$out/weights.h5" --batch "$batch" --threads "$1" --seconds "${ENGINE_SECONDS:-120}" -q |
+    "$bneck" benchmark --weights "$out/weights.h5" "${prec[@]}" --batch "$batch" --threads "$1" --seconds "${ENGINE_SECONDS:-120}" -q |
         sed -n 's/^images\/s: //p'
 }
 e_1x2=$( [ "${ONLY_2X1:-0}" = 1 ] && echo 0 || engine 2 )
@@ -38,7 +47,7 @@ run() {  # ranks threads
     local t0 t1
     t0=$(date +%s.%N)
     mpirun --oversubscribe --bind-to none -n "$1" "$bneck" extract --images "$corpus" --weights "$out/weights.h5" \
-        --out "$out/features.h5" --batch "$batch" --threads "$2" --progress none > "$out/extract-$1x$2.log" 2>&1
+        --out "$out/features.h5" "${prec[@]}" --batch "$batch" --threads "$2" --progress none > "$out/extract-$1x$2.log" 2>&1
     t1=$(date +%s.%N)
     awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }'
 }
