@@ -26,10 +26,14 @@
  *     it. The global average pool reads that and writes fp32 features.
  *   int8: the weights are quantized per output channel (bn_quant_weights)
  *     once at create and used as q * scale; the input tensor is quantized to
- *     s8 (scale t/127) in conv1's patch matrix, and after each layer its
- *     slice is quantized to u8 with its tensor's scale t/255 (round to
- *     nearest even, clamp), so pools see quantized values and a pool's
- *     result is re-quantized as a u8 pool rounds it. Products of codes times
+ *     s8 (scale t/127) in conv1's patch matrix, and after each convolution
+ *     its slice is quantized to u8 with its tensor's scale t/255 (round to
+ *     nearest even, clamp). Pools work on their source's codes, as a u8 pool
+ *     does: a max pool's result is a source code; an average pool sums the
+ *     codes, multiplies by 1/count in fp32 and rounds to a source code. Where
+ *     the pool's destination tensor has another scale, each code is then
+ *     rescaled, round(code * s_src / s_dst) (at most 255), as the dnnl
+ *     backend does on its copy into the slice. Products of codes times
  *     scales summed in fp32 differ from int32 sums scaled once by a few fp32
  *     ulps, far below one quantization step. The features stay fp32.
  */
@@ -40,6 +44,7 @@
 #include "pipeline/log.h"
 
 #include <cblas.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +62,7 @@ typedef struct {
     int output;                  /* the graph's output tensor (fp32 features, never rounded) */
     float inv[BN_MAX_TENSORS];   /* int8: per tensor, codes per unit (255/t; 127/t for the input) */
     float step[BN_MAX_TENSORS];  /* int8: per tensor, the value of one code (t/255; t/127) */
+    float acc[BN_FEATURES];      /* int8 average pool: per channel sums of codes */
 } gemm_ctx;
 
 /* Round a patch matrix to the precision, as the convolution's input. */
@@ -67,6 +73,50 @@ static void round_input(const gemm_ctx *c, const bn_layer *l, float *x, size_t l
         const float inv = c->inv[l->src], step = c->step[l->src];
         for (size_t i = 0; i < len; i++) x[i] = bn_quant_s8(x[i], inv, step);
     }
+}
+
+/* int8: a pool's result, a code of its source tensor, as the value of its
+ * destination tensor's code: rescaled where the two scales differ. */
+static inline float pool_code_value(const gemm_ctx *c, const bn_layer *l, float code) {
+    if (c->step[l->src] != c->step[l->dst]) {
+        code = nearbyintf(code * (c->step[l->src] / c->step[l->dst]));
+        if (code > 255.0f) code = 255.0f;
+    }
+    return code * c->step[l->dst];
+}
+
+/* int8 average pool ('same', padding excluded) on the source's u8 codes:
+ * the sum of the codes times 1/count, rounded to a code (then
+ * pool_code_value). */
+static void q8_avgpool(void *vctx, const bn_layer *l, const bn_tensor *s, const bn_tensor *d, const float *src, float *dst,
+                       int n) {
+    gemm_ctx *c = vctx;
+    const int C = s->c;
+    const float inv = c->inv[l->src];
+    float *acc = c->acc;
+    for (int img = 0; img < n; img++)
+        for (int oy = 0; oy < d->h; oy++)
+            for (int ox = 0; ox < d->w; ox++) {
+                float *o = dst + (((size_t)img * d->h + oy) * d->w + ox) * d->c + l->dst_off;
+                for (int ch = 0; ch < C; ch++) acc[ch] = 0.0f;
+                int cnt = 0;
+                for (int ky = 0; ky < l->kh; ky++) {
+                    int iy = oy * l->stride - l->pad_h + ky;
+                    if (iy < 0 || iy >= s->h) continue;
+                    for (int kx = 0; kx < l->kw; kx++) {
+                        int ix = ox * l->stride - l->pad_w + kx;
+                        if (ix < 0 || ix >= s->w) continue;
+                        const float *p = src + (((size_t)img * s->h + iy) * s->w + ix) * C;
+                        for (int ch = 0; ch < C; ch++) acc[ch] += nearbyintf(p[ch] * inv); /* the code back, exactly */
+                        cnt++;
+                    }
+                }
+                const float rc = 1.0f / (float)cnt;
+                for (int ch = 0; ch < C; ch++) {
+                    float q = nearbyintf(acc[ch] * rc);
+                    o[ch] = pool_code_value(c, l, q > 255.0f ? 255.0f : q);
+                }
+            }
 }
 
 /* bn_kernels.after: round the slice a layer wrote to its tensor's precision. */
@@ -80,13 +130,20 @@ static void gemm_after(void *vctx, const bn_layer *l, const bn_tensor *d, float 
             float *p = dst + r * (size_t)d->c + l->dst_off;
             for (int k = 0; k < cout; k++) p[k] = bn_bf16_round(p[k]);
         }
-    } else {
+    } else if (l->op == BN_OP_CONV) {
         const float inv = c->inv[l->dst], step = c->step[l->dst];
         for (size_t r = 0; r < rows; r++) {
             float *p = dst + r * (size_t)d->c + l->dst_off;
             for (int k = 0; k < cout; k++) p[k] = bn_quant_u8(p[k], inv, step);
         }
-    }
+    } else if (l->op == BN_OP_MAXPOOL) {
+        /* The max of source codes is a source code: recover it, then rescale. */
+        const float inv = c->inv[l->src];
+        for (size_t r = 0; r < rows; r++) {
+            float *p = dst + r * (size_t)d->c + l->dst_off;
+            for (int k = 0; k < cout; k++) p[k] = pool_code_value(c, l, nearbyintf(p[k] * inv));
+        }
+    } /* average pools: q8_avgpool wrote the final values */
 }
 
 /* Bias + ReLU over rows of a channel slice: x[r*ld + c] for c < cout. */
@@ -263,6 +320,11 @@ static void *gemm_create(const bn_engine_config *cfg, char *err, size_t errlen) 
         /* The input is rounded in a patch matrix: every layer reading it must make one. */
         for (int i = 0; i < c->g->nlayers; i++) {
             const bn_layer *l = &c->g->layers[i];
+            if (l->op == BN_OP_AVGPOOL && l->cin > BN_FEATURES) {
+                snprintf(err, errlen, "gemm: average pool %s has %d channels, over %d", l->name, l->cin, BN_FEATURES);
+                gemm_destroy(c);
+                return NULL;
+            }
             if (l->src == c->g->input && (l->op != BN_OP_CONV || (l->kh == 1 && l->kw == 1 && l->stride == 1))) {
                 snprintf(err, errlen, "gemm %s: layer %s reads the input without a patch matrix", bn_precision_name(cfg->precision),
                          l->name);
@@ -285,6 +347,7 @@ static void *gemm_create(const bn_engine_config *cfg, char *err, size_t errlen) 
         }
         kc->prec = cfg->precision;
         c->k.after = gemm_after;
+        if (cfg->precision == BN_PREC_INT8) c->k.avgpool = q8_avgpool;
         if (make_weights(c, cfg->precision, err, errlen)) {
             gemm_destroy(c);
             return NULL;
