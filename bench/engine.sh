@@ -520,7 +520,7 @@ echo "  (x best peer: images/s over the fastest peer of the same precision; % pe
     printf "bneck gemm backend fp32 at batch %s (information): %.2f images/s, %.1f GFLOP/s, %.0f%% of SGEMM\n",
         b, g, g * f, 100 * g * f / s }'
 echo
-for c in fp32 bf16 int8; do
+for c in $precisions; do
     case $c in fp32|bf16) want=1.05 ;; int8) want=1.0 ;; esac
     x=${bi[bneck-$c]:-}; y=${peer_best[$c]:-}
     if [ -z "$x" ] || [ -z "$y" ]; then
