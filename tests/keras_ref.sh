@@ -8,7 +8,8 @@
 #   2. bench/keras_weights.py copies them into tf_keras' InceptionV3 and writes
 #      the file with model.save_weights: layer_names in topological order, the
 #      first conv named conv2d (no suffix), as in the published file;
-#   3. a 5-image corpus of mixed sizes (tiny, odd, portrait, landscape; 1 PNG);
+#   3. a 5-image corpus of mixed sizes (with this seed: 500x333, 333x500, 64x48
+#      and 17x23 JPEGs and a 17x23 PNG: upscaled, portrait and landscape);
 #   4. bneck features on the Keras-written file with the ref, gemm and default
 #      (cpu) backends at batch sizes 5, 3 and 4 (partial batches), each with
 #      --dump-input; the three dumped inputs must be byte-identical, and the cpu
