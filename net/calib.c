@@ -1,6 +1,6 @@
 /* calib.c: see calib.h. */
 #include "net/calib.h"
-#include "net/engine.h"
+#include "net/plan.h"
 #include "pipeline/log.h"
 
 #include <math.h>
@@ -81,17 +81,16 @@ void bn_calibrate(bn_raw_params *p, const float *in, int n) {
         m.b[k] = zeros;
     }
     bn_kernels kern;
-    size_t bytes = 0;
-    void *ctx = bn_gemm_create(n, 1, &kern, &bytes);
+    void *ctx = bn_gemm_kernels(1, &kern);
     calib_state st = {p};
     bn_gemm_set_hook(ctx, calib_hook, &st);
     bn_plan plan;
     bn_plan_make(g, n, &plan);
     float *arena = mallocCheck(plan.floats * sizeof(float));
     float *out = mallocCheck((size_t)n * BN_FEATURES * sizeof(float));
-    bn_exec(g, &plan, &kern, &m, arena, in, n, out);
+    bn_exec(g, &plan, &kern, m.w, m.b, arena, in, n, out);
     free(out);
     free(arena);
-    bn_gemm_destroy(ctx);
+    bn_gemm_kernels_free(ctx);
     free(zeros);
 }

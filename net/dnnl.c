@@ -10,7 +10,8 @@
  * Primitives are built per batch size on first use and cached.
  */
 #include "config.h"
-#include "net/engine.h"
+#include "net/backend.h"
+#include "net/plan.h"
 #include "pipeline/log.h"
 
 #include <dnnl.h>
@@ -290,7 +291,11 @@ static dnet *build_net(dctx *c, int n, int pass) {
     return net;
 }
 
-void *bn_dnnl_create(const bn_model *m, int max_batch, int threads, size_t *bytes, char *err, size_t errlen) {
+static void dn_destroy(void *ctx);
+
+static void *dn_create(const bn_engine_config *cfg, char *err, size_t errlen) {
+    const bn_model *m = cfg->model;
+    const int max_batch = cfg->max_batch, threads = cfg->threads;
     dctx *c = calloc(1, sizeof *c);
     if (!c) {
         snprintf(err, errlen, "out of memory");
@@ -333,10 +338,9 @@ void *bn_dnnl_create(const bn_model *m, int max_batch, int threads, size_t *byte
     }
     c->bytes = (c->plan.floats + c->inbuf_floats + c->tmp_floats) * sizeof(float) + c->scratch_bytes;
     if (!build_net(c, max_batch, 1)) goto fail;
-    *bytes = c->bytes;
     return c;
 fail:
-    bn_dnnl_destroy(c);
+    dn_destroy(c);
     return NULL;
 }
 
@@ -363,7 +367,7 @@ static dnet *net_for(dctx *c, int n) {
 
 static void run_net(dctx *c, dnet *net, const float *in, float *out);
 
-void bn_dnnl_forward(void *ctx, const float *in, int n, float *out) {
+static void dn_forward(void *ctx, const float *in, int n, float *out) {
     dctx *c = ctx;
     omp_set_num_threads(c->threads);
     int full = c->nnets == MAX_NETS;
@@ -439,7 +443,7 @@ static void free_net(dnet *net, int nlayers) {
     free(net);
 }
 
-void bn_dnnl_destroy(void *ctx) {
+static void dn_destroy(void *ctx) {
     dctx *c = ctx;
     if (!c) return;
     for (int i = 0; i < c->nnets; i++) free_net(c->nets[i], c->g->nlayers);
@@ -458,3 +462,8 @@ void bn_dnnl_destroy(void *ctx) {
     free(c->pad_out);
     free(c);
 }
+
+static size_t dn_bytes(const void *ctx) { return ((const dctx *)ctx)->bytes; }
+
+const bn_backend_ops bn_backend_dnnl = {"dnnl", "oneDNN convolutions, blocked layout", BN_PREC_BIT(BN_PREC_FP32), 1, 30,
+                                        dn_create, dn_forward, dn_bytes, dn_destroy};

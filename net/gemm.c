@@ -2,7 +2,12 @@
  *
  * NHWC makes a 1x1 stride-1 convolution one matrix product,
  * (n*H*W, cin) x (cin, cout), written straight into the destination's channel
- * slice through ldc. Other kernels gather their input patches first (im2col,
+ * slice through ldc. Each image gets its own SGEMM calls: OpenBLAS sums a
+ * row in an order that depends on where the row sits among the M rows of a
+ * call (its blocking and thread split follow M), so one call over the whole
+ * batch made an image's features depend on its batch (up to 2e-5 relative
+ * L2 with the Haswell kernels); per image they are bit for bit the same at
+ * every batch size, at no measured cost. Other kernels gather their input patches first (im2col,
  * (rows, kh*kw*cin), rows = output pixels) a few images at a time, so the
  * scratch buffer stays bounded. Bias and ReLU follow in one pass.
  * Only the BLAS is threaded. The element-wise passes run on the calling
@@ -11,10 +16,12 @@
  * threads spin on the cores OpenBLAS' threads need.
  */
 #include "config.h"
-#include "net/engine.h"
+#include "net/backend.h"
+#include "net/plan.h"
 #include "pipeline/log.h"
 
 #include <cblas.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,8 +76,9 @@ static void gemm_conv(void *vctx, const bn_layer *l, const bn_tensor *s, const b
     const int cin = l->cin, cout = l->cout, ldc = d->c;
     const size_t pix = (size_t)d->h * d->w;
     if (l->kh == 1 && l->kw == 1 && l->stride == 1) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(pix * n), cout, cin, 1.0f, src, cin, w, cout,
-                    0.0f, dst + l->dst_off, ldc);
+        for (int img = 0; img < n; img++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)pix, cout, cin, 1.0f, src + (size_t)img * pix * cin,
+                        cin, w, cout, 0.0f, dst + (size_t)img * pix * ldc + l->dst_off, ldc);
     } else {
         const int K = l->kh * l->kw * cin;
         int per = (int)(c->ncol / (pix * K));
@@ -78,8 +86,9 @@ static void gemm_conv(void *vctx, const bn_layer *l, const bn_tensor *s, const b
         for (int img0 = 0; img0 < n; img0 += per) {
             int cnt = n - img0 < per ? n - img0 : per;
             im2col(l, s, d, src, img0, cnt, c->col);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(pix * cnt), cout, K, 1.0f, c->col, K, w,
-                        cout, 0.0f, dst + (size_t)img0 * pix * ldc + l->dst_off, ldc);
+            for (int i = 0; i < cnt; i++)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)pix, cout, K, 1.0f, c->col + (size_t)i * pix * K, K, w,
+                            cout, 0.0f, dst + (size_t)(img0 + i) * pix * ldc + l->dst_off, ldc);
         }
     }
     if (c->hook) c->hook(c->hook_user, l, dst + l->dst_off, pix * n, ldc);
@@ -92,8 +101,7 @@ void bn_gemm_set_hook(void *ctx, bn_gemm_hook hook, void *user) {
     c->hook_user = user;
 }
 
-void *bn_gemm_create(int max_batch, int threads, bn_kernels *k, size_t *bytes) {
-    (void)max_batch;
+void *bn_gemm_kernels(int threads, bn_kernels *k) {
     gemm_ctx *c = callocCheck(1, sizeof *c);
     c->threads = threads;
     /* The largest single-image patch matrix in the graph bounds the scratch from below. */
@@ -108,7 +116,6 @@ void *bn_gemm_create(int max_batch, int threads, bn_kernels *k, size_t *bytes) {
     }
     c->ncol = one > COL_LIMIT ? one : COL_LIMIT;
     c->col = mallocCheck(c->ncol * sizeof(float));
-    *bytes = c->ncol * sizeof(float);
 #ifdef HAVE_OPENBLAS
     openblas_set_num_threads(threads);
 #endif
@@ -116,12 +123,60 @@ void *bn_gemm_create(int max_batch, int threads, bn_kernels *k, size_t *bytes) {
     k->maxpool = bn_pool_max;
     k->avgpool = bn_pool_avg;
     k->gap = bn_pool_gap;
+    k->after = NULL;
     k->ctx = c;
     return c;
 }
 
-void bn_gemm_destroy(void *ctx) {
+void bn_gemm_kernels_free(void *ctx) {
     gemm_ctx *c = ctx;
     free(c->col);
     free(c);
 }
+
+/* ------------------------------------------------------------------ backend */
+
+typedef struct {
+    bn_kernels k;          /* gemm kernels; k.ctx is their gemm_ctx */
+    const bn_model *model; /* weights (not owned) */
+    const bn_graph *g;     /* the table */
+    bn_plan plan;          /* arena for max_batch */
+    float *arena;          /* (plan.floats,) activations */
+} gemm_backend;
+
+static void gemm_destroy(void *ctx) {
+    gemm_backend *c = ctx;
+    if (!c) return;
+    if (c->k.ctx) bn_gemm_kernels_free(c->k.ctx);
+    free(c->arena);
+    free(c);
+}
+
+static void *gemm_create(const bn_engine_config *cfg, char *err, size_t errlen) {
+    gemm_backend *c = callocCheck(1, sizeof *c);
+    c->model = cfg->model;
+    c->g = bn_inception_v3();
+    bn_gemm_kernels(cfg->threads, &c->k);
+    bn_plan_make(c->g, cfg->max_batch, &c->plan);
+    c->arena = bn_plan_arena(&c->plan);
+    if (!c->arena) {
+        snprintf(err, errlen, "out of memory for %zu MB of activations (batch %d); lower --batch",
+                 c->plan.floats * sizeof(float) >> 20, cfg->max_batch);
+        gemm_destroy(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void gemm_forward(void *ctx, const float *in, int n, float *out) {
+    gemm_backend *c = ctx;
+    bn_exec(c->g, &c->plan, &c->k, c->model->w, c->model->b, c->arena, in, n, out);
+}
+
+static size_t gemm_bytes(const void *ctx) {
+    const gemm_backend *c = ctx;
+    return c->plan.floats * sizeof(float) + ((const gemm_ctx *)c->k.ctx)->ncol * sizeof(float);
+}
+
+const bn_backend_ops bn_backend_gemm = {"gemm", "im2col + CBLAS SGEMM, portable", BN_PREC_BIT(BN_PREC_FP32), 1, 10,
+                                        gemm_create, gemm_forward, gemm_bytes, gemm_destroy};

@@ -1,6 +1,6 @@
 /* pool.c: max, average (excluding padding) and global average pooling in
  * NHWC, shared by the fast CPU backends. Float arithmetic. */
-#include "net/engine.h"
+#include "net/plan.h"
 
 #include <float.h>
 #include <stdlib.h>

@@ -2,7 +2,12 @@
  * accumulated in double, no tricks beyond skipping exact zeros (ReLU
  * outputs), which does not change a sum. It is the ground truth the fast
  * backends are tested against. */
-#include "net/engine.h"
+#include "config.h"
+#include "net/backend.h"
+#include "net/plan.h"
+#include "pipeline/log.h"
+
+#include <stdio.h>
 
 #include <float.h>
 #include <stdlib.h>
@@ -87,10 +92,45 @@ static void ref_gap(void *ctx, const bn_layer *l, const bn_tensor *s, const bn_t
         }
 }
 
-void bn_ref_kernels(bn_kernels *k) {
-    k->conv = ref_conv;
-    k->maxpool = ref_max;
-    k->avgpool = ref_avg;
-    k->gap = ref_gap;
-    k->ctx = NULL;
+/* The backend: the kernels above run by the shared executor. */
+typedef struct {
+    bn_kernels k;          /* ref kernels */
+    const bn_model *model; /* weights (not owned) */
+    const bn_graph *g;     /* the table */
+    bn_plan plan;          /* arena for max_batch */
+    float *arena;          /* (plan.floats,) activations */
+} ref_ctx;
+
+static void *ref_create(const bn_engine_config *cfg, char *err, size_t errlen) {
+    ref_ctx *c = callocCheck(1, sizeof *c);
+    c->k = (bn_kernels){ref_conv, ref_max, ref_avg, ref_gap, NULL, NULL};
+    c->model = cfg->model;
+    c->g = bn_inception_v3();
+    bn_plan_make(c->g, cfg->max_batch, &c->plan);
+    c->arena = bn_plan_arena(&c->plan);
+    if (!c->arena) {
+        snprintf(err, errlen, "out of memory for %zu MB of activations (batch %d); lower --batch",
+                 c->plan.floats * sizeof(float) >> 20, cfg->max_batch);
+        free(c);
+        return NULL;
+    }
+    return c;
 }
+
+static void ref_forward(void *ctx, const float *in, int n, float *out) {
+    ref_ctx *c = ctx;
+    /* A smaller batch uses the same offsets: each region is sized for max_batch. */
+    bn_exec(c->g, &c->plan, &c->k, c->model->w, c->model->b, c->arena, in, n, out);
+}
+
+static size_t ref_bytes(const void *ctx) { return ((const ref_ctx *)ctx)->plan.floats * sizeof(float); }
+
+static void ref_destroy(void *ctx) {
+    ref_ctx *c = ctx;
+    if (!c) return;
+    free(c->arena);
+    free(c);
+}
+
+const bn_backend_ops bn_backend_ref = {"ref", "plain loops, double accumulation: the ground truth (slow)",
+                                       BN_PREC_BIT(BN_PREC_FP32), 1, 0, ref_create, ref_forward, ref_bytes, ref_destroy};

@@ -1,6 +1,7 @@
 /* buildinfo.c: see buildinfo.h. Facts come from config.h (configure). */
 #include "config.h"
 #include "pipeline/buildinfo.h"
+#include "net/engine.h"
 
 #include <jpeglib.h>
 #include <mpi.h>
@@ -32,4 +33,7 @@ void bn_build_info(FILE *f) {
     fprintf(f, "  oneDNN .......... %s\n", BN_DNNL_INFO);
     fprintf(f, "  CUDA/cuDNN ...... %s\n", BN_CUDA_INFO);
     fprintf(f, "  configure args .. %s\n", BN_CONFIGURE_ARGS[0] ? BN_CONFIGURE_ARGS : "(none)");
+    char table[1024];
+    bn_backend_table_text(table, sizeof table);
+    fprintf(f, "engine backends (--backend; cpu = the fastest built one offering the --precision):\n%s", table);
 }

@@ -1,14 +1,29 @@
 /* engopts.c: resolving the engine option group (pipeline/engopts.h). */
 #include "pipeline/engopts.h"
+#include "pipeline/log.h"
 #include "pipeline/sysinfo.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int bn_engine_opts_check(const bn_engine_opts *eo, bn_engine_setup *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
-    if (bn_backend_parse(eo->backend ? eo->backend : "cpu", &out->backend)) {
-        snprintf(err, errlen, "backend '%s' is not built in (this build has %s)", eo->backend, bn_backend_choices());
+    out->precision = BN_PREC_FP32;
+    if (eo->precision && bn_precision_parse(eo->precision, &out->precision)) {
+        snprintf(err, errlen, "unknown precision '%s' (fp32, bf16 or int8)", eo->precision);
+        return -1;
+    }
+    out->backend = bn_backend_resolve(eo->backend ? eo->backend : "cpu", out->precision, err, errlen);
+    if (!out->backend) return -1;
+    out->calibration = eo->calibration;
+    if (out->precision == BN_PREC_INT8 && !eo->calibration) {
+        snprintf(err, errlen, "--precision int8 needs --calibration CAL.h5 (make one with: bneck calibrate --weights W.h5 "
+                              "--images DIR --out CAL.h5); there are no default scales");
+        return -1;
+    }
+    if (out->precision != BN_PREC_INT8 && eo->calibration) {
+        snprintf(err, errlen, "--calibration is for --precision int8 (this run is %s)", bn_precision_name(out->precision));
         return -1;
     }
     out->norm = BN_NORM_KERAS;
@@ -28,4 +43,19 @@ int bn_engine_opts_check(const bn_engine_opts *eo, bn_engine_setup *out, char *e
     out->dopts.dct_fast = eo->dct && !strcmp(eo->dct, "fast");
     out->threads = eo->threads > 0 ? (int)eo->threads : bn_default_threads();
     return 0;
+}
+
+bn_engine *bn_engine_open(bn_engine_setup *es, const bn_model *m, int max_batch, char *err, size_t errlen) {
+    if (es->precision == BN_PREC_INT8 && !es->calib) {
+        es->calib = callocCheck(1, sizeof *es->calib);
+        if (bn_calib_read(es->calibration, m->sha256, es->calib, err, errlen)) return NULL;
+    }
+    bn_engine_config cfg = {m, es->backend, es->precision, es->precision == BN_PREC_INT8 ? es->calib : NULL,
+                            max_batch, es->threads};
+    return bn_engine_create(&cfg, err, errlen);
+}
+
+void bn_engine_setup_free(bn_engine_setup *es) {
+    free(es->calib);
+    es->calib = NULL;
 }

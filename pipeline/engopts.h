@@ -11,6 +11,7 @@
 
 #include "io/image.h"
 #include "net/engine.h"
+#include "net/quant.h"
 
 #include <stddef.h>
 #include <string.h>
@@ -22,10 +23,12 @@ typedef struct {
     const char *preprocess; /* "keras" | "tf2015"; NULL = the command's own default (classify: the classifier's) */
     const char *dct;        /* "accurate" | "fast"; NULL as for preprocess */
     long long max_pixels;   /* images with more pixels are refused, checked from the header */
+    const char *precision;  /* "fp32" | "bf16" | "int8"; NULL = the command's default (classify: the classifier's) */
+    const char *calibration;/* int8: the calibration file (bneck calibrate), or NULL */
 } bn_engine_opts;
 
 /* The defaults every command starts from. */
-#define BN_ENGINE_OPTS_INIT {"cpu", 8, 0, "keras", "accurate", BN_DEFAULT_MAX_PIXELS}
+#define BN_ENGINE_OPTS_INIT {"cpu", 8, 0, "keras", "accurate", BN_DEFAULT_MAX_PIXELS, "fp32", NULL}
 
 /* The --dct default as --help shows it: "accurate", or pre_default itself
  * when that is not a preprocess name ("the classifier's"). */
@@ -46,11 +49,19 @@ static inline const char *bn_engine_dct_shown(const char *pre_default) {
     {"dct", 0, BN_OPT_CHOICE, &(eo)->dct, NULL, bn_engine_dct_shown(pre_default), 0, 0, "accurate|fast",                           \
      "JPEG inverse DCT: accurate, or fast as TF1 used"},                                                       \
     {"max-pixels", 0, BN_OPT_INT, &(eo)->max_pixels, "N", "100000000", 1, 1e15, NULL,                          \
-     "refuse larger images (checked from the header)"}
+     "refuse larger images (checked from the header)"},                                                        \
+    {"precision", 0, BN_OPT_CHOICE, &(eo)->precision, NULL, bn_engine_dct_shown(pre_default) == (pre_default) \
+     ? (pre_default) : "fp32", 0, 0, "fp32|bf16|int8",                                                      \
+     "convolution arithmetic; int8 needs --calibration"},                                                     \
+    {"calibration", 0, BN_OPT_STRING, &(eo)->calibration, "CAL.h5", NULL, 0, 0, NULL,                           \
+     "int8 activation scales written by bneck calibrate"}
 
 /* The group resolved into the engine's and the decoder's types. */
 typedef struct {
-    bn_backend backend;   /* parsed backend */
+    const char *backend;  /* the table name of the backend to run ("cpu" resolved for the precision) */
+    bn_precision precision; /* parsed precision */
+    const char *calibration; /* calibration file path (int8), or NULL */
+    bn_calib *calib;      /* loaded by bn_engine_open for int8 (owned; bn_engine_setup_free) */
     bn_norm norm;         /* parsed preprocess */
     bn_decode_opts dopts; /* max_pixels, dct */
     int threads;          /* threads to run: the option, or the node default */
@@ -60,5 +71,13 @@ typedef struct {
  * in err (a backend not built in, an unknown preprocess). NULL preprocess or
  * dct resolve to keras and accurate. */
 int bn_engine_opts_check(const bn_engine_opts *eo, bn_engine_setup *out, char *err, size_t errlen);
+
+/* Create the engine the setup describes, for model m and batches of up to
+ * max_batch. For int8, first loads es->calibration and checks it belongs to
+ * m (its SHA-256). Returns NULL with a reason in err. */
+bn_engine *bn_engine_open(bn_engine_setup *es, const bn_model *m, int max_batch, char *err, size_t errlen);
+
+/* Free what the setup loaded (the calibration). */
+void bn_engine_setup_free(bn_engine_setup *es);
 
 #endif

@@ -39,6 +39,8 @@ static const struct {
     {"engine", "preprocess", K_CHOICE, 0, 0, "keras|tf2015"},
     {"engine", "dct", K_CHOICE, 0, 0, "accurate|fast"},
     {"engine", "max-pixels", K_INT, 1, 1e15, NULL},
+    {"engine", "precision", K_CHOICE, 0, 0, "fp32|bf16|int8"},
+    {"engine", "calibration", K_PATH, 0, 0, NULL},
     {"train", "steps", K_INT, 1, 1e12, NULL},
     {"train", "learning-rate", K_DOUBLE, 1e-300, 1e6, NULL},
     {"train", "batch", K_INT, 1, 1 << 24, NULL},
@@ -492,6 +494,8 @@ int bn_job_resolve(bn_job *job) {
     if (GIVEN("engine", "preprocess")) eng.preprocess = val(job, "engine", "preprocess");
     if (GIVEN("engine", "dct")) eng.dct = val(job, "engine", "dct");
     if (GIVEN("engine", "max-pixels")) eng.max_pixels = (long long)NUM("engine", "max-pixels");
+    if (GIVEN("engine", "precision")) eng.precision = val(job, "engine", "precision");
+    if (GIVEN("engine", "calibration")) eng.calibration = val(job, "engine", "calibration");
 
     /* extract */
     bn_extract_cfg *ex = &job->extract;
@@ -565,6 +569,7 @@ int bn_job_resolve(bn_job *job) {
     cl->eng = eng;
     cl->eng.preprocess = GIVEN("engine", "preprocess") ? eng.preprocess : NULL; /* the classifier's */
     cl->eng.dct = GIVEN("engine", "dct") ? eng.dct : NULL;
+    cl->eng.precision = GIVEN("engine", "precision") ? eng.precision : NULL; /* the classifier's */
     if (GIVEN("classify", "top")) cl->top = (long long)NUM("classify", "top");
     cl->progress = progress;
     if (has_stage(job, BN_STAGE_CLASSIFY)) {

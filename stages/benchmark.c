@@ -43,8 +43,6 @@ int bn_cmd_benchmark(int argc, char **argv) {
     bn_engine_setup es;
     char err[1024];
     if (bn_engine_opts_check(&eo, &es, err, sizeof err)) return bn_cli_usage(&spec, "%s", err);
-    const bn_backend backend = es.backend;
-    const char *backend_s = eo.backend;
     const long long batch = eo.batch;
     int rank = 0;
     rank = bn_launch_rank();
@@ -55,9 +53,10 @@ int bn_cmd_benchmark(int argc, char **argv) {
         bn_error("bneck mkweights writes a test file", "%s", err);
         return BN_EXIT_FAIL;
     }
-    bn_engine *eng = bn_engine_create(&model, backend, (int)batch, nthreads, err, sizeof err);
+    bn_engine *eng = bn_engine_open(&es, &model, (int)batch, err, sizeof err);
     if (!eng) {
-        bn_error(NULL, "cannot create the %s engine: %s", backend_s, err);
+        bn_error(NULL, "cannot create the %s %s engine: %s", es.backend, bn_precision_name(es.precision), err);
+        bn_engine_setup_free(&es);
         bn_model_free(&model);
         return BN_EXIT_FAIL;
     }
@@ -82,8 +81,8 @@ int bn_cmd_benchmark(int argc, char **argv) {
     } while (t < seconds);
     double ips = images / t;
     double gflops = ips * 2.0 * (double)bn_inception_v3()->macs / 1e9;
-    printf("benchmark: backend %s, batch %lld, threads %d, %lld images in %.2f s (warm-up %.2f s)\n",
-           bn_backend_name(backend), batch, nthreads, images, t, warm);
+    printf("benchmark: backend %s, precision %s, batch %lld, threads %d, %lld images in %.2f s (warm-up %.2f s)\n",
+           bn_engine_backend(eng), bn_precision_name(bn_engine_precision(eng)), batch, nthreads, images, t, warm);
     printf("images/s: %.2f\n", ips);
     printf("GFLOP/s: %.1f\n", gflops);
     printf("engine MiB: %.1f\n", (double)bn_engine_bytes(eng) / 1048576.0);
@@ -92,6 +91,7 @@ int bn_cmd_benchmark(int argc, char **argv) {
     free(in);
     free(out);
     bn_engine_free(eng);
+    bn_engine_setup_free(&es);
     bn_model_free(&model);
     return 0;
 }

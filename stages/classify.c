@@ -104,7 +104,7 @@ static int check_identity_opts(const bn_classify_cfg *o, const bn_classifier *c,
 /* ------------------------------------------------------------ images on the command line */
 
 /* Rank 0 only: classify the images pos[0..npos). Returns the exit status. */
-static int classify_images(const bn_classify_cfg *o, const bn_engine_setup *es, bn_classify_result *res) {
+static int classify_images(const bn_classify_cfg *o, bn_engine_setup *es, bn_classify_result *res) {
     const char *const *pos = o->image_paths;
     const int npos = o->nimages;
     bn_classifier c;
@@ -135,9 +135,9 @@ static int classify_images(const bn_classify_cfg *o, const bn_engine_setup *es, 
         return BN_EXIT_FAIL;
     }
     int nb = (int)(o->eng.batch < npos ? o->eng.batch : npos);
-    bn_engine *eng = bn_engine_create(&model, es->backend, nb, es->threads, err, sizeof err);
+    bn_engine *eng = bn_engine_open(es, &model, nb, err, sizeof err);
     if (!eng) {
-        bn_error(NULL, "cannot create the %s engine: %s", o->eng.backend, err);
+        bn_error(NULL, "cannot create the %s %s engine: %s", es->backend, bn_precision_name(es->precision), err);
         bn_model_free(&model);
         bn_classifier_free(&c);
         return BN_EXIT_FAIL;
@@ -199,6 +199,7 @@ static int classify_images(const bn_classify_cfg *o, const bn_engine_setup *es, 
     free(feat);
     free(input);
     bn_engine_free(eng);
+    bn_engine_setup_free(es);
     bn_model_free(&model);
     bn_classifier_free(&c);
     return status;
@@ -605,6 +606,7 @@ void bn_classify_cfg_init(bn_classify_cfg *cfg) {
     cfg->eng = eo;
     cfg->eng.preprocess = NULL; /* the classifier's */
     cfg->eng.dct = NULL;
+    cfg->eng.precision = NULL; /* the classifier's */
     cfg->top = 5;
     cfg->progress = "auto";
 }

@@ -158,11 +158,11 @@ static void set_unit(job_t *j, long long u, long long ntodo, int batch) {
 static void settings_json(char *out, size_t len, const bn_extract_cfg *cfg, const bn_engine_setup *es, int ranks) {
     const bn_engine_opts *e = &cfg->eng;
     snprintf(out, len,
-             "{\"%s\": \"%s\", \"weights\": \"%s\", \"backend\": \"%s\", \"batch\": %lld, \"threads\": %d, "
+             "{\"%s\": \"%s\", \"weights\": \"%s\", \"backend\": \"%s\", \"precision\": \"%s\", \"batch\": %lld, \"threads\": %d, "
              "\"ranks\": %d, \"preprocess\": \"%s\", \"dct\": \"%s\", \"validation_percentage\": %g, "
              "\"testing_percentage\": %g, \"max_pixels\": %lld, \"shard\": \"%d/%d\"}",
              cfg->manifest ? "manifest" : "image_dir", cfg->manifest ? cfg->manifest : cfg->images, cfg->weights,
-             bn_backend_name(es->backend), e->batch, es->threads, ranks, e->preprocess ? e->preprocess : "keras",
+             es->backend, bn_precision_name(es->precision), e->batch, es->threads, ranks, e->preprocess ? e->preprocess : "keras",
              e->dct ? e->dct : "accurate", cfg->validation_pct, cfg->testing_pct, es->dopts.max_pixels, cfg->shard_index,
              cfg->shard_count);
 }
@@ -318,8 +318,9 @@ static int open_store(run_t *R) {
 /* Step 4: the engine on every rank, and the work sharing; all agree. */
 static int start_engine(run_t *R) {
     int batch = (int)R->cfg->eng.batch;
-    R->eng = bn_engine_create(&R->model, R->es.backend, batch, R->es.threads, R->err, sizeof R->err);
-    if (!R->eng) bn_error(NULL, "cannot create the %s engine: %s", bn_backend_name(R->es.backend), R->err);
+    R->eng = bn_engine_open(&R->es, &R->model, batch, R->err, sizeof R->err);
+    if (!R->eng)
+        bn_error(NULL, "cannot create the %s %s engine: %s", R->es.backend, bn_precision_name(R->es.precision), R->err);
     if (!all_agree(R->comm, R->eng != NULL)) return -1;
     long long nunits = (R->ntodo + batch - 1) / batch;
     R->disp = bn_dispatch_start(R->comm, nunits, R->err, sizeof R->err);
@@ -506,6 +507,7 @@ static int finish(run_t *R, double t_start, bn_extract_result *res) {
 static void run_free(run_t *R) {
     if (R->st) bn_store_abort(R->st);
     bn_engine_free(R->eng);
+    bn_engine_setup_free(&R->es);
     free(R->list);
     if (R->have_model) bn_model_free(&R->model);
     bn_corpus_free(&R->c);

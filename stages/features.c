@@ -27,7 +27,7 @@ static int ends_with(const char *s, const char *suffix) {
 
 /* Write features and paths to a small HDF5 file. Returns 0 or -1 (reported). */
 static int write_h5(const char *path, const float *feat, size_t n, const char *const *names,
-                    const char *sha, const char *preprocess, const char *backend) {
+                    const char *sha, const char *preprocess, const char *backend, const char *precision) {
     int rc = -1;
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -49,10 +49,10 @@ static int write_h5(const char *path, const float *feat, size_t n, const char *c
     if ((sp = H5Screate_simple(1, &pn, NULL)) < 0) goto done;
     if ((ds = H5Dcreate2(f, "paths", st, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0) goto done;
     if (n && H5Dwrite(ds, st, H5S_ALL, H5S_ALL, H5P_DEFAULT, names) < 0) goto done;
-    const char *keys[4] = {"format", "weights_sha256", "preprocess", "backend"};
-    const char *vals[4] = {"bneck-features", sha, preprocess, backend};
+    const char *keys[5] = {"format", "weights_sha256", "preprocess", "backend", "precision"};
+    const char *vals[5] = {"bneck-features", sha, preprocess, backend, precision};
     if ((asp = H5Screate(H5S_SCALAR)) < 0) goto done;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         if ((at = H5Acreate2(f, keys[i], st, asp, H5P_DEFAULT, H5P_DEFAULT)) < 0) goto done;
         if (H5Awrite(at, st, &vals[i]) < 0) goto done;
         H5Aclose(at);
@@ -106,9 +106,8 @@ int bn_cmd_features(int argc, char **argv) {
     bn_engine_setup es;
     char err[1024];
     if (bn_engine_opts_check(&eo, &es, err, sizeof err)) return bn_cli_usage(&spec, "%s", err);
-    const bn_backend backend = es.backend;
     const bn_norm norm = es.norm;
-    const char *backend_s = eo.backend, *preprocess = eo.preprocess;
+    const char *preprocess = eo.preprocess;
     int rank = 0;
     rank = bn_launch_rank();
     if (rank != 0) return 0; /* a by-hand tool: one process does the work */
@@ -122,13 +121,15 @@ int bn_cmd_features(int argc, char **argv) {
     }
     bn_verbose("weights %s: sha256 %s, loaded in %.2f s", weights, model.sha256, bn_now() - t0);
     int nb = (int)(eo.batch < npos ? eo.batch : npos);
-    bn_engine *eng = bn_engine_create(&model, backend, nb, nthreads, err, sizeof err);
+    bn_engine *eng = bn_engine_open(&es, &model, nb, err, sizeof err);
     if (!eng) {
-        bn_error(NULL, "cannot create the %s engine: %s", backend_s, err);
+        bn_error(NULL, "cannot create the %s %s engine: %s", es.backend, bn_precision_name(es.precision), err);
+        bn_engine_setup_free(&es);
         bn_model_free(&model);
         return BN_EXIT_FAIL;
     }
-    bn_verbose("engine %s, batch %d, %d threads, %.1f MiB of activations and scratch", bn_backend_name(backend), nb,
+    bn_verbose("engine %s %s, batch %d, %d threads, %.1f MiB of activations and scratch", bn_engine_backend(eng),
+               bn_precision_name(bn_engine_precision(eng)), nb,
                nthreads, (double)bn_engine_bytes(eng) / 1048576.0);
 
     const size_t img_floats = (size_t)BN_INPUT_SIZE * BN_INPUT_SIZE * 3;
@@ -176,7 +177,9 @@ int bn_cmd_features(int argc, char **argv) {
             status = BN_EXIT_FAIL;
         }
     } else if (out) {
-        if (write_h5(out, feat, (size_t)npos, pos, model.sha256, preprocess, bn_backend_name(backend))) status = BN_EXIT_FAIL;
+        if (write_h5(out, feat, (size_t)npos, pos, model.sha256, preprocess, bn_engine_backend(eng),
+                     bn_precision_name(bn_engine_precision(eng))))
+            status = BN_EXIT_FAIL;
     } else {
         for (int i = 0; i < npos; i++) {
             printf("%s\t", pos[i]);
@@ -199,6 +202,7 @@ int bn_cmd_features(int argc, char **argv) {
     free(input);
     free(feat);
     bn_engine_free(eng);
+    bn_engine_setup_free(&es);
     bn_model_free(&model);
     return status;
 }

@@ -1,5 +1,5 @@
 /* test_graph.c: the Inception v3 layer table and the activation arena plan. */
-#include "net/engine.h"
+#include "net/plan.h"
 #include "net/graph.h"
 #include "tests/testutil.h"
 

@@ -1,0 +1,34 @@
+/* backend.h: the interface every engine backend implements (net/ref.c,
+ * net/gemm.c, net/dnnl.c, and later net/cuda.cu). The engine (net/engine.c)
+ * holds the table of these entries and is the only caller; a backend knows
+ * this header, the planner (net/plan.h) and the graph, never the engine. */
+#ifndef BN_BACKEND_H
+#define BN_BACKEND_H
+
+#include "net/engine.h"
+
+#include <stddef.h>
+
+#define BN_PREC_BIT(p) (1u << (p)) /* a precision in a bn_backend_ops.precisions mask */
+
+typedef struct {
+    const char *name;      /* table name: "ref", "gemm", "dnnl" */
+    const char *summary;   /* one line for --build-info and docs */
+    unsigned precisions;   /* BN_PREC_BIT mask of the precisions offered */
+    int built;             /* 0: listed, but this build lacks it (create is NULL) */
+    int speed;             /* rank for "cpu": the highest built entry offering the precision wins */
+    /* Build the backend's state for cfg (precision already checked against
+     * the mask). Returns NULL with a one-line reason in err. */
+    void *(*create)(const bn_engine_config *cfg, char *err, size_t errlen);
+    /* in: (n, 299, 299, 3) NHWC normalised; out: (n, 2048); n <= max_batch. */
+    void (*forward)(void *ctx, const float *in, int n, float *out);
+    /* Bytes of memory the state holds. */
+    size_t (*bytes)(const void *ctx);
+    void (*destroy)(void *ctx);
+} bn_backend_ops;
+
+extern const bn_backend_ops bn_backend_ref;
+extern const bn_backend_ops bn_backend_gemm;
+extern const bn_backend_ops bn_backend_dnnl; /* built=0 without oneDNN (net/engine.c) */
+
+#endif
