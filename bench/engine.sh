@@ -360,8 +360,8 @@ measure() {
                 --threads "$threads" --seconds "$secs" > "$log" 2>&1 || rc=$?
             if [ "$rc" != 0 ]; then refused[$key]="$(why "$log")"; return 1; fi
             res=$(awk '/^images\/s:/ { ips = $2 } /^peak RSS MiB:/ { rss = $4 } END { print ips + 0, rss + 0 }' "$log")
-            # What bneck says it ran (a line "precision: P ..." if it prints one), and its warnings.
-            ran[$key]=$(sed -n 's/^precision:[[:space:]]*\([a-z0-9]*\).*/\1/p' "$log" | head -n 1)
+            # What bneck says it ran ("benchmark: backend B, precision P, ..."), and its warnings.
+            ran[$key]=$(sed -n 's/^benchmark:.*[ ,]precision[: ]*\([a-z0-9]*\).*/\1/p' "$log" | head -n 1)
             ran[$key]=${ran[$key]:-$p}
             ran_detail[$key]=$(grep -i 'warning' "$log" | head -n 2 | tr '\n' ' ' | cut -c1-200) || true ;;
         torch)
