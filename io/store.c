@@ -444,11 +444,11 @@ static int check_precision(bn_store *s, const bn_store_identity *id, char *msg) 
     const char *want = id_precision(id);
     if (strcmp(prec, want)) {
         bn_h5_set_msg(msg,
-                      "%s holds %s features (%s), but this run asks for --precision %s: features of two "
+                      "%s holds %s features%s, but this run asks for --precision %s: features of two "
                       "precisions must not be mixed in one file; rerun with the options that made it (--precision %s%s), "
                       "or give a new --out", s->path, prec,
-                      r > 0 ? "it has no 'precision' attribute: written before bneck recorded it, so fp32"
-                            : "its 'precision' attribute", want, prec, strcmp(prec, "int8") ? "" : " and its --calibration");
+                      r > 0 ? " (it has no 'precision' attribute: written before bneck recorded it, so fp32)" : "", want,
+                      prec, strcmp(prec, "int8") ? "" : " and its --calibration");
         goto done;
     }
     if (strcmp(cal, id->calibration_sha256)) {
