@@ -27,6 +27,7 @@
 #include "pipeline/progress.h"
 #include "stages/stages.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -338,13 +339,30 @@ static int open_store(run_t *R) {
     return 0;
 }
 
-/* Step 5: the engine on every rank, and the work sharing; all agree. */
+/* Collective. Close and remove the features file when this run created it
+ * and wrote nothing into it: otherwise a run refused by the engine (bf16 on
+ * a CPU without it, say) would leave a file whose identity refuses the rerun
+ * with other options. */
+static void drop_new_store(run_t *R) {
+    if (!R->st || R->resumed) return;
+    bn_store_abort(R->st);
+    R->st = NULL;
+    if (R->rank == 0 && unlink(R->cfg->out) != 0)
+        bn_warn("%s: cannot remove the empty features file this run made: %s", R->cfg->out, strerror(errno));
+    mpiCheck(MPI_Barrier(R->comm));
+}
+
+/* Step 5: the engine on every rank, and the work sharing; all agree. A
+ * features file this run created is removed when the engine fails. */
 static int start_engine(run_t *R) {
     int batch = (int)R->cfg->eng.batch;
     R->eng = bn_engine_open(&R->es, &R->model, batch, R->err, sizeof R->err);
     if (!R->eng)
         bn_error(NULL, "cannot create the %s %s engine: %s", R->es.backend, bn_precision_name(R->es.precision), R->err);
-    if (!all_agree(R->comm, R->eng != NULL)) return -1;
+    if (!all_agree(R->comm, R->eng != NULL)) {
+        drop_new_store(R);
+        return -1;
+    }
     long long nunits = (R->ntodo + batch - 1) / batch;
     R->disp = bn_dispatch_start(R->comm, nunits, R->err, sizeof R->err);
     if (!R->disp) {
