@@ -14,9 +14,11 @@
 #  - join refuses shards of different precisions; retrain and run refuse to
 #    resume a features file of another precision.
 # Files of another precision are made by editing the attribute with h5py, so
-# the checks do not depend on which precisions this build's backends offer;
-# where a backend offers bf16, a real bf16 resume of an fp32 file is refused
-# too.
+# the checks do not depend on which precisions this build's backends offer.
+# Where a backend lists bf16, a real --precision bf16 resume of an fp32 file
+# is refused before the engine is made, and a run the engine refuses leaves
+# no file; where bneck calibrate exists and an int8 engine runs, real int8
+# files and classifiers are checked too (each says so when it cannot run).
 set -euo pipefail
 fail() { echo "FAIL: $*" >&2; exit 1; }
 PY=${PYTHON3:-/usr/bin/python3}
@@ -168,6 +170,42 @@ set +e; $T "$BNECK" classify --weights w.h5 --classifier cl_old.h5 --images c --
     --progress none > /dev/null 2> r.log; rc=$?; set -e
 refused "corpus mode: bf16 features file for an fp32 classifier" r.log 1 "$rc" "b.h5 holds bf16 features"
 [ ! -e q.csv ] || fail "a refused corpus classify wrote q.csv"
+
+# 4b. Real int8, where this build has bneck calibrate and an int8 engine runs
+#     here: the calibration file's SHA-256 is recorded, a resume with another
+#     calibration is refused, and classify needs the very file.
+if "$BNECK" calibrate --help > /dev/null 2>&1; then
+    if $T "$BNECK" calibrate --weights w.h5 --images c --count 4 --out cal4.h5 > cal.log 2>&1 &&
+        $T "$BNECK" calibrate --weights w.h5 --images c --count 6 --out cal6.h5 >> cal.log 2>&1 &&
+        ! cmp -s cal4.h5 cal6.h5; then
+        s4=$(sha256sum cal4.h5 | cut -c1-64)
+        s6=$(sha256sum cal6.h5 | cut -c1-64)
+        if extract q8.h5 --precision int8 --calibration cal4.h5 -q > q8.log 2>&1; then
+            [ "$(attrs q8.h5)" = "int8|$s4" ] || fail "q8.h5 records '$(attrs q8.h5)', want 'int8|$s4'"
+            set +e; extract q8.h5 --precision int8 --calibration cal6.h5 > r.log 2>&1; rc=$?; set -e
+            refused "int8 resume with another calibration" r.log 1 "$rc" "q8.h5 holds int8 features" "$s4" "$s6"
+            set +e; extract q8.h5 > r.log 2>&1; rc=$?; set -e
+            refused "fp32 resume of real int8" r.log 1 "$rc" "q8.h5 holds int8 features" "asks for --precision fp32"
+            extract q8.h5 --precision int8 --calibration cal4.h5 > r.log 2>&1 || { cat r.log; fail "int8 resume"; }
+            grep -q "resuming q8.h5: 20 of 20 images done, 0 to go (int8)" r.log || { cat r.log; fail "int8 not resumed"; }
+            $T "$BNECK" train --features q8.h5 --out cl_q8.h5 --steps 30 -q > /dev/null 2>&1 || fail "train on q8.h5"
+            [ "$(attrs cl_q8.h5)" = "int8|$s4" ] || fail "cl_q8.h5 records '$(attrs cl_q8.h5)', want 'int8|$s4'"
+            set +e; "$BNECK" classify --weights w.h5 --classifier cl_q8.h5 --calibration cal6.h5 "$img" > /dev/null 2> r.log
+            rc=$?; set -e
+            refused "int8 classify with the other calibration" r.log 1 "$rc" "has sha256 $s6" "$s4"
+            $T "$BNECK" classify --weights w.h5 --classifier cl_q8.h5 --calibration cal4.h5 "$img" > p8.txt 2> p8.err \
+                || { cat p8.err; fail "int8 classify with its calibration"; }
+            [ "$(head -1 p8.txt)" = "$img" ] || { cat p8.txt; fail "int8 classify output"; }
+        else
+            [ ! -e q8.h5 ] || { cat q8.log; fail "an int8 run that failed left q8.h5 behind"; }
+            echo "note: no int8 engine here ($(grep -m1 error q8.log)); real int8 is not checked"
+        fi
+    else
+        echo "note: bneck calibrate did not make two different files ($(grep -m1 . cal.log)); real int8 is not checked"
+    fi
+else
+    echo "note: this build has no bneck calibrate; real int8 is not checked"
+fi
 
 # 5. join: shards of different precisions are refused.
 extract s0.h5 --shard 0/2 -q > /dev/null 2>&1 || fail "shard 0"
