@@ -16,6 +16,7 @@
 #include "io/classifier.h"
 
 #include "io/h5util.h"
+#include "io/store.h"
 #include "pipeline/log.h"
 
 #include <errno.h>
@@ -97,8 +98,14 @@ static int check_struct(const bn_classifier *c, char *msg) {
         }
     }
     if (!fits(c->weights_sha256, sizeof c->weights_sha256) || !fits(c->preprocess, sizeof c->preprocess) ||
-        !fits(c->dct, sizeof c->dct) || !fits(c->corpus_sha256, sizeof c->corpus_sha256)) {
+        !fits(c->dct, sizeof c->dct) || !fits(c->corpus_sha256, sizeof c->corpus_sha256) ||
+        !fits(c->precision, sizeof c->precision) || !fits(c->calibration_sha256, sizeof c->calibration_sha256)) {
         bn_h5_set_msg(msg, "an identity string is not NUL-terminated");
+        return -1;
+    }
+    char why[256];
+    if (bn_store_check_precision(c->precision, c->calibration_sha256, why, sizeof why)) {
+        bn_h5_set_msg(msg, "%s", why);
         return -1;
     }
     size_t nw = (size_t)c->dim * (size_t)c->nclasses;
@@ -129,6 +136,8 @@ static int write_contents(hid_t f, const bn_classifier *c, char *msg) {
         bn_h5_attr_put_int(f, "version", H5T_STD_I32LE, BN_CLASSIFIER_VERSION, 1, msg) < 0 ||
         bn_h5_attr_put_str(f, "weights_sha256", c->weights_sha256, msg) < 0 ||
         bn_h5_attr_put_str(f, "preprocess", c->preprocess, msg) < 0 || bn_h5_attr_put_str(f, "dct", c->dct, msg) < 0 ||
+        bn_h5_attr_put_str(f, "precision", c->precision[0] ? c->precision : BN_STORE_DEFAULT_PRECISION, msg) < 0 ||
+        bn_h5_attr_put_str(f, "calibration_sha256", c->calibration_sha256, msg) < 0 ||
         bn_h5_attr_put_str(f, "corpus_sha256", c->corpus_sha256, msg) < 0 ||
         bn_h5_attr_put_str(f, "features_file", c->features_path ? c->features_path : "", msg) < 0 ||
         bn_h5_attr_put_str(f, "settings", c->settings ? c->settings : "{}", msg) < 0 ||
@@ -437,6 +446,32 @@ static int read_contents(hid_t f, bn_classifier *c, char *msg) {
     if (strcmp(c->dct, "accurate") && strcmp(c->dct, "fast")) {
         bn_h5_set_msg(msg, "unknown dct '%s' (expected accurate or fast)", c->dct);
         goto done;
+    }
+    /* Precision and calibration: a file written before they were recorded
+     * was trained on fp32 features. */
+    htri_t has_prec = H5Aexists(f, "precision");
+    if (has_prec < 0) {
+        bn_h5_set_h5msg(msg, "cannot look for attribute 'precision'");
+        goto done;
+    }
+    if (has_prec) {
+        if (need_str_buf(f, "precision", c->precision, sizeof c->precision, msg) < 0 ||
+            need_str_buf(f, "calibration_sha256", c->calibration_sha256, sizeof c->calibration_sha256, msg) < 0)
+            goto done;
+        if (!c->precision[0]) {
+            bn_h5_set_msg(msg, "attribute 'precision' is empty: the file is damaged");
+            goto done;
+        }
+    } else {
+        snprintf(c->precision, sizeof c->precision, "%s", BN_STORE_DEFAULT_PRECISION);
+        c->calibration_sha256[0] = 0;
+    }
+    {
+        char why[256];
+        if (bn_store_check_precision(c->precision, c->calibration_sha256, why, sizeof why)) {
+            bn_h5_set_msg(msg, "%s: the file is damaged", why);
+            goto done;
+        }
     }
     if (need_double(f, "test_accuracy", &c->test_accuracy, msg) < 0 || need_int(f, "test_n", &c->test_n, msg) < 0 ||
         need_int(f, "train_n", &c->train_n, msg) < 0 || need_int(f, "excluded_n", &c->excluded_n, msg) < 0)

@@ -4,7 +4,7 @@
  * One small HDF5 file, written and read by one process (plain HDF5, no
  * MPI-IO): the weights and bias, the class names, the identity of the
  * features it was trained on (a classifier only makes sense with the same
- * Inception weights and preprocessing), the settings of the run, the metric
+ * Inception weights, preprocessing and precision), the settings of the run, the metric
  * history and the test result.
  */
 #ifndef BN_CLASSIFIER_H
@@ -33,6 +33,9 @@ typedef struct {
     char weights_sha256[65];  /* identity of the features: Inception weights file */
     char preprocess[16];      /* identity: "keras" or "tf2015" */
     char dct[16];             /* identity: "accurate" or "fast" */
+    char precision[8];        /* identity: "fp32", "bf16" or "int8" ("" is written as fp32); read as "fp32" from a
+                                 file written before the attribute existed */
+    char calibration_sha256[65]; /* identity: int8: SHA-256 (hex) of the calibration file; else "" */
     char corpus_sha256[65];   /* the features file's corpus */
     char *features_path;      /* the features file trained on (owned; informative) */
     char *settings;           /* JSON object: the training settings (owned) */

@@ -122,6 +122,32 @@ static int read_meta(bn_feats *f, hid_t file, char *msg) {
         get_ident(file, path, "dct", f->dct, sizeof f->dct, msg) ||
         get_ident(file, path, "corpus_sha256", f->corpus_sha256, sizeof f->corpus_sha256, msg))
         return -1;
+    /* Precision and calibration: absent in files written before they were
+     * recorded, which hold fp32 features. */
+    {
+        htri_t has_prec = H5Aexists(file, "precision");
+        if (has_prec < 0) {
+            bn_h5_set_h5msg(msg, "%s: cannot look for attribute 'precision'", path);
+            return -1;
+        }
+        if (has_prec) {
+            if (get_ident(file, path, "precision", f->precision, sizeof f->precision, msg) ||
+                get_ident(file, path, "calibration_sha256", f->calibration_sha256, sizeof f->calibration_sha256, msg))
+                return -1;
+        } else {
+            snprintf(f->precision, sizeof f->precision, "%s", BN_STORE_DEFAULT_PRECISION);
+            f->calibration_sha256[0] = 0;
+        }
+        char why[256];
+        if (!f->precision[0]) {
+            bn_h5_set_msg(msg, "%s: attribute 'precision' is empty: the file is damaged", path);
+            return -1;
+        }
+        if (bn_store_check_precision(f->precision, f->calibration_sha256, why, sizeof why)) {
+            bn_h5_set_msg(msg, "%s: %s: the file is damaged", path, why);
+            return -1;
+        }
+    }
     f->n = n;
     f->nclasses = (int)nc;
     f->complete = (int)complete;
@@ -267,11 +293,13 @@ int bn_feats_open(const char *path, MPI_Comm comm, bn_feats *f, char *err, size_
     /* Share the metadata. */
     long long hdr[4] = {f->n, f->nclasses, f->dim, f->complete};
     mpiCheck(MPI_Bcast(hdr, 4, MPI_LONG_LONG, 0, F->comm));
-    char ident[65 * 2 + 32];
+    char ident[65 * 3 + 32 + 8];
     memcpy(ident, f->weights_sha256, 65);
     memcpy(ident + 65, f->corpus_sha256, 65);
     memcpy(ident + 130, f->preprocess, 16);
     memcpy(ident + 146, f->dct, 16);
+    memcpy(ident + 162, f->calibration_sha256, 65);
+    memcpy(ident + 227, f->precision, 8);
     mpiCheck(MPI_Bcast(ident, (int)sizeof ident, MPI_CHAR, 0, F->comm));
     mpiCheck(MPI_Bcast(&f->is_shard, 1, MPI_INT, 0, F->comm));
     mpiCheck(MPI_Bcast(&f->shard, (int)sizeof f->shard, MPI_BYTE, 0, F->comm));
@@ -284,6 +312,8 @@ int bn_feats_open(const char *path, MPI_Comm comm, bn_feats *f, char *err, size_
         memcpy(f->corpus_sha256, ident + 65, 65);
         memcpy(f->preprocess, ident + 130, 16);
         memcpy(f->dct, ident + 146, 16);
+        memcpy(f->calibration_sha256, ident + 162, 65);
+        memcpy(f->precision, ident + 227, 8);
         f->status = mallocCheck((size_t)f->n + 1);
         f->split = mallocCheck((size_t)f->n + 1);
         f->label = mallocCheck(sizeof(int) * ((size_t)f->n + 1));

@@ -101,11 +101,43 @@ static int check_inputs(const char *path, const bn_corpus *c, const bn_store_ide
     }
     if (strnlen(id->weights_sha256, sizeof id->weights_sha256) == sizeof id->weights_sha256 ||
         strnlen(id->preprocess, sizeof id->preprocess) == sizeof id->preprocess ||
-        strnlen(id->dct, sizeof id->dct) == sizeof id->dct) {
+        strnlen(id->dct, sizeof id->dct) == sizeof id->dct ||
+        strnlen(id->precision, sizeof id->precision) == sizeof id->precision ||
+        strnlen(id->calibration_sha256, sizeof id->calibration_sha256) == sizeof id->calibration_sha256) {
         bn_h5_set_msg(msg, "%s: an identity string is not NUL-terminated", path);
         return -1;
     }
+    char why[256];
+    if (bn_store_check_precision(id->precision, id->calibration_sha256, why, sizeof why)) {
+        bn_h5_set_msg(msg, "%s: %s", path, why);
+        return -1;
+    }
     return 0;
+}
+
+int bn_store_check_precision(const char *precision, const char *calibration_sha256, char *err, size_t errlen) {
+    const char *p = precision && precision[0] ? precision : BN_STORE_DEFAULT_PRECISION;
+    const char *cal = calibration_sha256 ? calibration_sha256 : "";
+    if (strcmp(p, "fp32") && strcmp(p, "bf16") && strcmp(p, "int8")) {
+        snprintf(err, errlen, "precision '%.32s' is none of fp32, bf16, int8", p);
+        return -1;
+    }
+    int hex = strlen(cal) == 64;
+    for (size_t k = 0; hex && k < 64; k++) hex = (cal[k] >= '0' && cal[k] <= '9') || (cal[k] >= 'a' && cal[k] <= 'f');
+    if (!strcmp(p, "int8") && !hex) {
+        snprintf(err, errlen, "int8 features need the calibration file's SHA-256 (64 hex digits), not '%.70s'", cal);
+        return -1;
+    }
+    if (strcmp(p, "int8") && cal[0]) {
+        snprintf(err, errlen, "%s features have no calibration file, but a calibration SHA-256 '%.70s' was given", p, cal);
+        return -1;
+    }
+    return 0;
+}
+
+/* The precision of an identity, "" read as fp32. */
+static const char *id_precision(const bn_store_identity *id) {
+    return id->precision[0] ? id->precision : BN_STORE_DEFAULT_PRECISION;
 }
 
 /* Rank 0 only: what is at path. Returns 0 (nothing: create it), 1 (an HDF5
@@ -232,6 +264,8 @@ static int create_layout(bn_store *s, const bn_corpus *c, const bn_store_identit
         bn_h5_attr_put_int(s->file, "version", H5T_STD_I32LE, BN_STORE_VERSION, 1, msg) < 0 ||
         bn_h5_attr_put_str(s->file, "weights_sha256", id->weights_sha256, msg) < 0 ||
         bn_h5_attr_put_str(s->file, "preprocess", id->preprocess, msg) < 0 || bn_h5_attr_put_str(s->file, "dct", id->dct, msg) < 0 ||
+        bn_h5_attr_put_str(s->file, "precision", id_precision(id), msg) < 0 ||
+        bn_h5_attr_put_str(s->file, "calibration_sha256", id->calibration_sha256, msg) < 0 ||
         bn_h5_attr_put_str(s->file, "corpus_sha256", sha, msg) < 0 ||
         bn_h5_attr_put_int(s->file, "n_images", H5T_STD_I64LE, (long long)n, 1, msg) < 0 ||
         bn_h5_attr_put_int(s->file, "n_classes", H5T_STD_I32LE, c->nlabels, 1, msg) < 0 ||
@@ -379,6 +413,58 @@ static int check_ident(bn_store *s, const char *name, const char *want, char *ms
     return same ? 0 : -1;
 }
 
+/* Check the file's precision and calibration against the run's. A file
+ * written before these attributes existed holds fp32 features (and has no
+ * calibration). Returns 0 or -1 with msg set. */
+static int check_precision(bn_store *s, const bn_store_identity *id, char *msg) {
+    char *prec = NULL, *cal = NULL;
+    int rc = -1;
+    int r = bn_h5_attr_get_str(s->file, "precision", &prec, msg);
+    if (r < 0) goto done;
+    if (r > 0) prec = strdupCheck(BN_STORE_DEFAULT_PRECISION); /* written before the attribute existed */
+    int q = bn_h5_attr_get_str(s->file, "calibration_sha256", &cal, msg);
+    if (q < 0) goto done;
+    if (q > 0) {
+        if (r == 0) {
+            bn_h5_set_msg(msg, "%s: attribute 'precision' is there but 'calibration_sha256' is missing: the file is "
+                          "damaged; use a new --out", s->path);
+            goto done;
+        }
+        cal = strdupCheck("");
+    }
+    char why[256];
+    if (!prec[0]) {
+        bn_h5_set_msg(msg, "%s: attribute 'precision' is empty: the file is damaged; use a new --out", s->path);
+        goto done;
+    }
+    if (bn_store_check_precision(prec, cal, why, sizeof why)) {
+        bn_h5_set_msg(msg, "%s: %s: the file is damaged; use a new --out", s->path, why);
+        goto done;
+    }
+    const char *want = id_precision(id);
+    if (strcmp(prec, want)) {
+        bn_h5_set_msg(msg,
+                      "%s holds %s features%s, but this run asks for --precision %s: features of two "
+                      "precisions must not be mixed in one file; rerun with the options that made it (--precision %s%s), "
+                      "or give a new --out", s->path, prec,
+                      r > 0 ? " (it has no 'precision' attribute: written before bneck recorded it, so fp32)" : "", want,
+                      prec, strcmp(prec, "int8") ? "" : " and its --calibration");
+        goto done;
+    }
+    if (strcmp(cal, id->calibration_sha256)) {
+        bn_h5_set_msg(msg,
+                      "%s holds int8 features made with the calibration file of sha256 %s, but this run's --calibration "
+                      "has sha256 %s: features of two calibrations must not be mixed in one file; rerun with the "
+                      "calibration file that made it, or give a new --out", s->path, cal, id->calibration_sha256);
+        goto done;
+    }
+    rc = 0;
+done:
+    free(cal);
+    free(prec);
+    return rc;
+}
+
 /* Collective. Check that s->file (just opened) is a bneck features file of
  * this version, identity and corpus; open its datasets; read the statuses;
  * replace the settings; flush. Returns 0 or -1 with the agreed message. */
@@ -414,7 +500,8 @@ static int resume_layout(bn_store *s, const bn_corpus *c, const bn_store_identit
 
     /* Identity, then the corpus. */
     if (check_ident(s, "weights_sha256", id->weights_sha256, msg) < 0 ||
-        check_ident(s, "preprocess", id->preprocess, msg) < 0 || check_ident(s, "dct", id->dct, msg) < 0)
+        check_ident(s, "preprocess", id->preprocess, msg) < 0 || check_ident(s, "dct", id->dct, msg) < 0 ||
+        check_precision(s, id, msg) < 0)
         ok = 0;
     if (ok) {
         int a = bn_h5_attr_get_int(s->file, "n_images", &nimg, msg), b = 0, e = 0;

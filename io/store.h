@@ -19,6 +19,7 @@
 #define BN_STORE_FORMAT "bneck-features" /* root attribute "format" */
 #define BN_STORE_VERSION 1               /* root attribute "version" */
 #define BN_REASON_LEN 160                /* bytes per error reason, NUL-padded */
+#define BN_STORE_DEFAULT_PRECISION "fp32" /* what a file without a "precision" attribute holds (written before it existed) */
 
 /* Per-image state in the "status" dataset. */
 enum { BN_ROW_PENDING = 0, BN_ROW_DONE = 1, BN_ROW_FAILED = 2 };
@@ -28,6 +29,8 @@ typedef struct {
     char weights_sha256[65]; /* of the weights file */
     char preprocess[16];     /* "keras" or "tf2015" */
     char dct[16];            /* "accurate" or "fast" */
+    char precision[8];       /* "fp32", "bf16" or "int8" ("" means fp32) */
+    char calibration_sha256[65]; /* int8: SHA-256 (hex) of the calibration file; "" for fp32 and bf16 */
     char corpus_sha256[65];  /* "" (the usual case): computed from the corpus; set: recorded as the
                                 corpus hash instead (bneck join, whose corpus comes from shard files) */
 } bn_store_identity;
@@ -70,6 +73,11 @@ bn_store *bn_store_open(const char *path, MPI_Comm comm, const bn_corpus *c, con
  * attributes (docs/format.md); a resumed one must carry the same, else -1
  * with a reason (the same on every rank). */
 int bn_store_mark_shard(bn_store *s, const bn_store_shard *sh, char *err, size_t errlen);
+
+/* Check a precision and calibration pair of an identity: precision one of
+ * fp32, bf16, int8 ("" is fp32); calibration_sha256 64 hex digits for int8
+ * and "" otherwise. Returns 0, or -1 with a one-line reason in err. */
+int bn_store_check_precision(const char *precision, const char *calibration_sha256, char *err, size_t errlen);
 
 /* SHA-256 (hex, 65 bytes) of a corpus listing, as the corpus_sha256
  * attribute holds it. */

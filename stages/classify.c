@@ -9,7 +9,8 @@
  *    contiguous block of the done rows and rank 0 writes one CSV row per
  *    image, in corpus order.
  * Either way the classifier's identity decides how images are decoded and
- * normalised, and the --weights file must be the one whose features the
+ * normalised and the precision the network runs in, and the --weights file
+ * (and for int8 the --calibration file) must be the one whose features the
  * classifier was trained on (same SHA-256). Scores come from bn_sm_logits and
  * bn_sm_softmax, the functions train evaluates with, so classify and train's
  * test accuracy agree exactly on the same features.
@@ -101,13 +102,68 @@ static int check_identity_opts(const bn_classify_cfg *o, const bn_classifier *c,
     return 0;
 }
 
+/* The engine options of a run with classifier c: o->eng with the precision
+ * the classifier's features were made with. Refuses a --precision other
+ * than the classifier's, --calibration for a classifier that is not int8,
+ * and for an int8 one a missing --calibration or (when hash != 0: one rank
+ * hashes the file) one whose SHA-256 is not the classifier's
+ * calibration_sha256. Returns 0 with *eo filled (its precision points into
+ * c), or -1 with the reason in msg. */
+static int engine_opts_for(const bn_classify_cfg *o, const bn_classifier *c, int hash, bn_engine_opts *eo, char *msg) {
+    *eo = o->eng;
+    if (o->eng.precision && strcmp(o->eng.precision, c->precision)) {
+        bn_h5_set_msg(msg, "--precision %s differs from the classifier's '%s' (its features were made that way); "
+                           "leave --precision out: classify takes it from %s", o->eng.precision, c->precision,
+                      o->classifier);
+        return -1;
+    }
+    eo->precision = c->precision;
+    int int8 = !strcmp(c->precision, "int8");
+    if (!int8 && o->eng.calibration) {
+        bn_h5_set_msg(msg, "--calibration %s is for int8, but %s was trained on %s features; leave --calibration out",
+                      o->eng.calibration, o->classifier, c->precision);
+        return -1;
+    }
+    if (int8 && !o->eng.calibration) {
+        bn_h5_set_msg(msg, "%s was trained on int8 features made with the calibration file of sha256 %s; pass that "
+                           "file as --calibration CAL.h5", o->classifier, c->calibration_sha256);
+        return -1;
+    }
+    if (int8 && hash) {
+        char sha[65], err[1024];
+        if (bn_file_sha256(o->eng.calibration, sha, err, sizeof err)) {
+            bn_h5_set_msg(msg, "%s", err);
+            return -1;
+        }
+        if (strcmp(sha, c->calibration_sha256)) {
+            bn_h5_set_msg(msg, "%s has sha256 %s, but %s was trained on int8 features made with the calibration file of "
+                               "sha256 %s: its scores would not mean the same; pass that file as --calibration",
+                          o->eng.calibration, sha, o->classifier, c->calibration_sha256);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The engine options without the precision and calibration, which depend
+ * on the classifier (checked by engine_opts_for once it is read): what the
+ * usage check before any file is read can check. */
+static bn_engine_opts engine_opts_early(const bn_engine_opts *e) {
+    bn_engine_opts eo = *e;
+    eo.precision = NULL;
+    eo.calibration = NULL;
+    return eo;
+}
+
 /* ------------------------------------------------------------ images on the command line */
 
 /* Rank 0 only: classify the images pos[0..npos). Returns the exit status. */
-static int classify_images(const bn_classify_cfg *o, bn_engine_setup *es, bn_classify_result *res) {
+static int classify_images(const bn_classify_cfg *o, bn_classify_result *res) {
     const char *const *pos = o->image_paths;
     const int npos = o->nimages;
     bn_classifier c;
+    bn_engine_setup setup, *es = &setup;
+    memset(es, 0, sizeof *es);
     char err[2048] = "", msg[BN_H5_MSG_LEN] = "";
     if (bn_classifier_read(o->classifier, &c, err, sizeof err)) {
         bn_error("bneck train writes the classifier file", "%s", err);
@@ -115,8 +171,15 @@ static int classify_images(const bn_classify_cfg *o, bn_engine_setup *es, bn_cla
     }
     bn_norm norm = BN_NORM_KERAS;
     bn_norm_parse(c.preprocess, &norm);
-    if (check_identity_opts(o, &c, msg)) {
+    bn_engine_opts eo;
+    if (check_identity_opts(o, &c, msg) || engine_opts_for(o, &c, 1, &eo, msg)) {
         bn_error(NULL, "%s", msg);
+        bn_classifier_free(&c);
+        return BN_EXIT_FAIL;
+    }
+    if (bn_engine_opts_check(&eo, es, err, sizeof err)) {
+        bn_error("bneck classify --help lists the engine options", "%s (the classifier %s is %s)", err, o->classifier,
+                 c.precision);
         bn_classifier_free(&c);
         return BN_EXIT_FAIL;
     }
@@ -136,8 +199,16 @@ static int classify_images(const bn_classify_cfg *o, bn_engine_setup *es, bn_cla
     }
     int nb = (int)(o->eng.batch < npos ? o->eng.batch : npos);
     bn_engine *eng = bn_engine_open(es, &model, nb, err, sizeof err);
+    if (eng && es->precision == BN_PREC_INT8 && strcmp(es->calib->sha256, c.calibration_sha256)) {
+        /* Hashed before; this catches a file replaced since. */
+        snprintf(err, sizeof err, "%s now has sha256 %s, not the classifier's calibration_sha256 %s", es->calibration,
+                 es->calib->sha256, c.calibration_sha256);
+        bn_engine_free(eng);
+        eng = NULL;
+    }
     if (!eng) {
         bn_error(NULL, "cannot create the %s %s engine: %s", es->backend, bn_precision_name(es->precision), err);
+        bn_engine_setup_free(es);
         bn_model_free(&model);
         bn_classifier_free(&c);
         return BN_EXIT_FAIL;
@@ -298,6 +369,7 @@ typedef struct {
     char err[2048], msg[BN_H5_MSG_LEN];
     char *feats_path, *partial;
     bn_classifier c;
+    bn_engine_opts eng;    /* the engine options, precision from the classifier (engine_opts_for) */
     bn_feats f;
     int opened;
     int C, K;
@@ -353,6 +425,14 @@ static int read_classifier(corpus_run *r) {
     int ok = bn_classifier_read(o->classifier, &r->c, r->err, sizeof r->err) == 0;
     if (!ok) bn_h5_set_msg(r->msg, "%s (bneck train writes the classifier file)", r->err);
     if (ok && check_identity_opts(o, &r->c, r->msg)) ok = 0;
+    if (ok && engine_opts_for(o, &r->c, r->rank == 0, &r->eng, r->msg)) ok = 0;
+    if (ok) {
+        bn_engine_setup es;
+        if (bn_engine_opts_check(&r->eng, &es, r->err, sizeof r->err)) {
+            bn_h5_set_msg(r->msg, "%s (the classifier %s is %s)", r->err, o->classifier, r->c.precision);
+            ok = 0;
+        }
+    }
     if (ok && r->rank == 0) {
         char sha[65];
         if (bn_file_sha256(o->weights, sha, r->err, sizeof r->err)) {
@@ -380,7 +460,7 @@ static int compute_features(corpus_run *r) {
     ex.manifest = o->manifest;
     ex.weights = o->weights;
     ex.out = r->feats_path;
-    ex.eng = o->eng;
+    ex.eng = r->eng;
     ex.eng.preprocess = r->c.preprocess;
     ex.eng.dct = r->c.dct;
     ex.validation_pct = vt[0];
@@ -408,10 +488,14 @@ static int open_features_and_csv(corpus_run *r) {
     r->msg[0] = 0;
     const bn_feats *f = &r->f;
     const bn_classifier *c = &r->c;
-    if (strcmp(f->weights_sha256, c->weights_sha256) || strcmp(f->preprocess, c->preprocess) || strcmp(f->dct, c->dct)) {
-        bn_h5_set_msg(r->msg, "%s was made with weights %s, preprocess %s, dct %s; the classifier %s needs weights %s, "
-                              "preprocess %s, dct %s", r->feats_path, f->weights_sha256, f->preprocess, f->dct,
-                      o->classifier, c->weights_sha256, c->preprocess, c->dct);
+    if (strcmp(f->weights_sha256, c->weights_sha256) || strcmp(f->preprocess, c->preprocess) || strcmp(f->dct, c->dct) ||
+        strcmp(f->precision, c->precision) || strcmp(f->calibration_sha256, c->calibration_sha256)) {
+        bn_h5_set_msg(r->msg, "%s was made with weights %s, preprocess %s, dct %s, precision %s%s%s; the classifier %s "
+                              "needs weights %s, preprocess %s, dct %s, precision %s%s%s", r->feats_path,
+                      f->weights_sha256, f->preprocess, f->dct, f->precision,
+                      f->calibration_sha256[0] ? ", calibration " : "", f->calibration_sha256, o->classifier,
+                      c->weights_sha256, c->preprocess, c->dct, c->precision,
+                      c->calibration_sha256[0] ? ", calibration " : "", c->calibration_sha256);
         ok = 0;
     } else if (f->dim != c->dim) {
         bn_h5_set_msg(r->msg, "%s has %d features per row; the classifier takes %d", r->feats_path, f->dim, c->dim);
@@ -613,9 +697,12 @@ void bn_classify_cfg_init(bn_classify_cfg *cfg) {
 
 int bn_classify_run(const bn_classify_cfg *o, MPI_Comm comm, bn_classify_result *res) {
     if (res) memset(res, 0, sizeof *res);
+    /* The options that do not depend on the classifier, now; the precision
+     * and calibration once it is read. */
     bn_engine_setup es;
+    bn_engine_opts early = engine_opts_early(&o->eng);
     char err[512];
-    if (bn_engine_opts_check(&o->eng, &es, err, sizeof err)) {
+    if (bn_engine_opts_check(&early, &es, err, sizeof err)) {
         if (bn_launch_rank() == 0) bn_error(NULL, "%s", err);
         return BN_CLI_USAGE;
     }
@@ -625,7 +712,7 @@ int bn_classify_run(const bn_classify_cfg *o, MPI_Comm comm, bn_classify_result 
     }
     /* Images on the command line: one process does the work, without MPI. */
     if (bn_launch_rank() != 0) return BN_EXIT_OK;
-    return classify_images(o, &es, res);
+    return classify_images(o, res);
 }
 
 int bn_cmd_classify(int argc, char **argv) {
@@ -658,9 +745,10 @@ int bn_cmd_classify(int argc, char **argv) {
         "With a corpus: computes its features with the extract job (into --features, kept:\n"
         "a rerun resumes it), then writes one CSV row per image in corpus order:\n"
         "path,true_label,status,label_1,score_1,...; undecodable images get status 'failed'\n"
-        "(a warning, exit status 0). The decoding and normalisation are the classifier's:\n"
-        "--preprocess and --dct are only checked against it. --weights must be the weights\n"
-        "it was trained with (checked by SHA-256). See docs/classify.md.",
+        "(a warning, exit status 0). The decoding, normalisation and precision are the\n"
+        "classifier's: --preprocess, --dct and --precision are only checked against it.\n"
+        "--weights (and for an int8 classifier --calibration) must be the files it was\n"
+        "trained with (checked by SHA-256). See docs/classify.md.",
         opts};
     static const char *pos[MAX_IMAGES];
     int npos = 0;
@@ -682,8 +770,9 @@ int bn_cmd_classify(int argc, char **argv) {
     bn_cli_apply_verbosity(verbose, quiet);
     o.quiet = quiet;
     bn_engine_setup es;
+    bn_engine_opts early = engine_opts_early(&o.eng);
     char err[512];
-    if (bn_engine_opts_check(&o.eng, &es, err, sizeof err)) return bn_cli_usage(&spec, "%s", err);
+    if (bn_engine_opts_check(&early, &es, err, sizeof err)) return bn_cli_usage(&spec, "%s", err);
     o.image_paths = pos;
     o.nimages = npos;
     return bn_classify_run(&o, MPI_COMM_WORLD, NULL);

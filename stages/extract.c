@@ -17,6 +17,7 @@
 #include "io/store.h"
 #include "io/weights.h"
 #include "net/engine.h"
+#include "net/quant.h"
 #include "pipeline/cli.h"
 #include "pipeline/commands.h"
 #include "pipeline/dispatch.h"
@@ -26,6 +27,7 @@
 #include "pipeline/progress.h"
 #include "stages/stages.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -158,11 +160,12 @@ static void set_unit(job_t *j, long long u, long long ntodo, int batch) {
 static void settings_json(char *out, size_t len, const bn_extract_cfg *cfg, const bn_engine_setup *es, int ranks) {
     const bn_engine_opts *e = &cfg->eng;
     snprintf(out, len,
-             "{\"%s\": \"%s\", \"weights\": \"%s\", \"backend\": \"%s\", \"precision\": \"%s\", \"batch\": %lld, \"threads\": %d, "
+             "{\"%s\": \"%s\", \"weights\": \"%s\", \"backend\": \"%s\", \"precision\": \"%s\", \"calibration\": \"%s\", "
+             "\"batch\": %lld, \"threads\": %d, "
              "\"ranks\": %d, \"preprocess\": \"%s\", \"dct\": \"%s\", \"validation_percentage\": %g, "
              "\"testing_percentage\": %g, \"max_pixels\": %lld, \"shard\": \"%d/%d\"}",
              cfg->manifest ? "manifest" : "image_dir", cfg->manifest ? cfg->manifest : cfg->images, cfg->weights,
-             es->backend, bn_precision_name(es->precision), e->batch, es->threads, ranks, e->preprocess ? e->preprocess : "keras",
+             es->backend, bn_precision_name(es->precision), es->calibration ? es->calibration : "", e->batch, es->threads, ranks, e->preprocess ? e->preprocess : "keras",
              e->dct ? e->dct : "accurate", cfg->validation_pct, cfg->testing_pct, es->dopts.max_pixels, cfg->shard_index,
              cfg->shard_count);
 }
@@ -270,7 +273,23 @@ static int load_weights(run_t *R) {
     return 0;
 }
 
-/* Step 3: the features file, created or resumed (collective), and the
+/* Step 3: for int8, the calibration file, read on every rank and checked
+ * against the weights before the features file is touched: its SHA-256 is
+ * part of the file's identity. bn_engine_open then uses it as loaded. */
+static int load_calibration(run_t *R) {
+    if (R->es.precision != BN_PREC_INT8) return 0;
+    R->es.calib = callocCheck(1, sizeof *R->es.calib);
+    int ok = bn_calib_read(R->es.calibration, R->model.sha256, R->es.calib, R->err, sizeof R->err) == 0;
+    if (!all_agree(R->comm, ok)) {
+        if (!ok)
+            bn_error("bneck calibrate --weights W.h5 --images DIR --out CAL.h5 makes one for these weights", "%s", R->err);
+        return -1;
+    }
+    if (R->rank == 0) bn_verbose("calibration %s: sha256 %s", R->es.calibration, R->es.calib->sha256);
+    return 0;
+}
+
+/* Step 4: the features file, created or resumed (collective), and the
  * to-do list: every image not done (pending and failed are retried). */
 static int open_store(run_t *R) {
     const bn_extract_cfg *cfg = R->cfg;
@@ -279,6 +298,9 @@ static int open_store(run_t *R) {
     snprintf(id.weights_sha256, sizeof id.weights_sha256, "%s", R->model.sha256);
     snprintf(id.preprocess, sizeof id.preprocess, "%s", bn_norm_name(R->es.norm));
     snprintf(id.dct, sizeof id.dct, "%s", R->es.dopts.dct_fast ? "fast" : "accurate");
+    snprintf(id.precision, sizeof id.precision, "%s", bn_precision_name(R->es.precision));
+    if (R->es.precision == BN_PREC_INT8)
+        snprintf(id.calibration_sha256, sizeof id.calibration_sha256, "%s", R->es.calib->sha256);
     char settings[4096];
     settings_json(settings, sizeof settings, cfg, &R->es, R->size);
     R->st = bn_store_open(cfg->out, R->comm, &R->c, &id, settings, &R->resumed, R->err, sizeof R->err);
@@ -305,23 +327,42 @@ static int open_store(run_t *R) {
         if (cfg->shard_count > 1)
             snprintf(what, sizeof what, " (shard %d/%d: images %lld..%lld of %lld)", cfg->shard_index, cfg->shard_count,
                      R->shard.first, R->shard.first + (long long)R->c.n, R->shard.corpus_n);
+        const char *prec = bn_precision_name(R->es.precision);
         if (R->resumed)
-            bn_info("resuming %s%s: %lld of %zu images done, %lld to go", cfg->out, what, R->ndone_before, R->c.n, R->ntodo);
+            bn_info("resuming %s%s: %lld of %zu images done, %lld to go (%s)", cfg->out, what, R->ndone_before, R->c.n,
+                    R->ntodo, prec);
         else
-            bn_info("extracting %zu images%s in %d classes on %d rank%s (%d thread%s each, batch %lld) into %s", R->c.n,
+            bn_info("extracting %zu images%s in %d classes on %d rank%s (%d thread%s each, batch %lld, %s) into %s", R->c.n,
                     what, R->c.nlabels, R->size, R->size == 1 ? "" : "s", R->es.threads, R->es.threads == 1 ? "" : "s",
-                    cfg->eng.batch, cfg->out);
+                    cfg->eng.batch, prec, cfg->out);
     }
     return 0;
 }
 
-/* Step 4: the engine on every rank, and the work sharing; all agree. */
+/* Collective. Close and remove the features file when this run created it
+ * and wrote nothing into it: otherwise a run refused by the engine (bf16 on
+ * a CPU without it, say) would leave a file whose identity refuses the rerun
+ * with other options. */
+static void drop_new_store(run_t *R) {
+    if (!R->st || R->resumed) return;
+    bn_store_abort(R->st);
+    R->st = NULL;
+    if (R->rank == 0 && unlink(R->cfg->out) != 0)
+        bn_warn("%s: cannot remove the empty features file this run made: %s", R->cfg->out, strerror(errno));
+    mpiCheck(MPI_Barrier(R->comm));
+}
+
+/* Step 5: the engine on every rank, and the work sharing; all agree. A
+ * features file this run created is removed when the engine fails. */
 static int start_engine(run_t *R) {
     int batch = (int)R->cfg->eng.batch;
     R->eng = bn_engine_open(&R->es, &R->model, batch, R->err, sizeof R->err);
     if (!R->eng)
         bn_error(NULL, "cannot create the %s %s engine: %s", R->es.backend, bn_precision_name(R->es.precision), R->err);
-    if (!all_agree(R->comm, R->eng != NULL)) return -1;
+    if (!all_agree(R->comm, R->eng != NULL)) {
+        drop_new_store(R);
+        return -1;
+    }
     long long nunits = (R->ntodo + batch - 1) / batch;
     R->disp = bn_dispatch_start(R->comm, nunits, R->err, sizeof R->err);
     if (!R->disp) {
@@ -331,7 +372,7 @@ static int start_engine(run_t *R) {
     return 0;
 }
 
-/* Step 5: the work. The decoder works on the next unit while this thread
+/* Step 6: the work. The decoder works on the next unit while this thread
  * runs the network on the current one and writes its rows. A rank whose
  * write fails asks everyone to stop; its unwritten rows are not counted. */
 static void run_units(run_t *R) {
@@ -455,7 +496,7 @@ static void run_units(run_t *R) {
     pthread_cond_destroy(&D.cv);
 }
 
-/* Step 6: agree on how the run ended, add the timing table, close the file
+/* Step 7: agree on how the run ended, add the timing table, close the file
  * and report. Returns the exit status (the same on every rank). */
 static int finish(run_t *R, double t_start, bn_extract_result *res) {
     const bn_extract_cfg *cfg = R->cfg;
@@ -541,7 +582,7 @@ int bn_extract_run(const bn_extract_cfg *cfg, MPI_Comm comm, bn_extract_result *
         if (R.rank == 0) bn_error("docs/extract.md explains the work sharing", "%s", R.err);
         return rc;
     }
-    if (load_corpus(&R) || load_weights(&R) || open_store(&R) || start_engine(&R)) goto done;
+    if (load_corpus(&R) || load_weights(&R) || load_calibration(&R) || open_store(&R) || start_engine(&R)) goto done;
     run_units(&R);
     rc = finish(&R, t_start, res);
 done:

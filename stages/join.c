@@ -4,7 +4,7 @@
  * order, the same corpus hash, ready for train and resumable by extract.
  *
  * Steps: open and check the shards (one set of K/N, one corpus, one
- * identity); list the whole corpus from them; create (or resume) the output
+ * identity: weights, preprocessing, precision and calibration); list the whole corpus from them; create (or resume) the output
  * through the same store code as extract; copy every shard's results in
  * blocks of rows shared across the ranks; close with a timing row per rank.
  */
@@ -62,6 +62,14 @@ static int open_shards(const char *const *paths, int n, MPI_Comm comm, shards_t 
             snprintf(err, errlen, "%s and %s were made with other weights or preprocessing (weights %.12s... %s %s, "
                      "weights %.12s... %s %s): their features cannot be mixed", z->path, a->path, z->weights_sha256,
                      z->preprocess, z->dct, a->weights_sha256, a->preprocess, a->dct);
+            goto done;
+        }
+        if (strcmp(a->precision, z->precision) || strcmp(a->calibration_sha256, z->calibration_sha256)) {
+            snprintf(err, errlen, "%s holds %s features%s%.64s, but %s holds %s features%s%.64s: features of two "
+                     "precisions or calibrations cannot be mixed; rerun the odd shard with the same --precision and "
+                     "--calibration as the others, into a new --out", z->path, z->precision,
+                     z->calibration_sha256[0] ? " of calibration sha256 " : "", z->calibration_sha256, a->path,
+                     a->precision, a->calibration_sha256[0] ? " of calibration sha256 " : "", a->calibration_sha256);
             goto done;
         }
         int same = a->nclasses == z->nclasses;
@@ -243,6 +251,8 @@ int bn_join_run(const char *out, const char *const *paths, int n, MPI_Comm comm,
     snprintf(id.weights_sha256, sizeof id.weights_sha256, "%s", S.f[0].weights_sha256);
     snprintf(id.preprocess, sizeof id.preprocess, "%s", S.f[0].preprocess);
     snprintf(id.dct, sizeof id.dct, "%s", S.f[0].dct);
+    snprintf(id.precision, sizeof id.precision, "%s", S.f[0].precision);
+    snprintf(id.calibration_sha256, sizeof id.calibration_sha256, "%s", S.f[0].calibration_sha256);
     snprintf(id.corpus_sha256, sizeof id.corpus_sha256, "%s", S.f[0].shard.corpus_sha256);
     char settings[256];
     snprintf(settings, sizeof settings, "{\"joined_shards\": %d, \"ranks\": %d}", n, size);

@@ -101,7 +101,8 @@ typedef struct {
     const char *manifest;     /* corpus mode: manifest, or NULL */
     const char *out;          /* corpus mode: predictions CSV */
     const char *features;     /* corpus mode: features file to fill or reuse; NULL: OUT.features.h5 */
-    bn_engine_opts eng;       /* preprocess, dct NULL: the classifier's (given: must match it) */
+    bn_engine_opts eng;       /* preprocess, dct, precision NULL: the classifier's (given: must match it);
+                                 calibration: needed for an int8 classifier (its SHA-256 must match) */
     long long top;            /* classes reported per image (5) */
     const char *progress;     /* corpus mode: progress of the extract */
     int quiet;                /* 1: no timing table from the extract */

@@ -460,8 +460,8 @@ static void announce(const run_t *r) {
                 r->f.n, r->nfailed, r->npending,
                 r->npending ? "; the extraction is unfinished: rerun bneck extract to complete it" : "");
     if (!r->o->quiet)
-        bn_info("training on %s: %lld train, %lld validation, %lld test images in %d classes; %d rank%s", r->o->features,
-                r->tr.n, r->va.n, r->te.n, r->C, r->size, r->size == 1 ? "" : "s");
+        bn_info("training on %s (%s features): %lld train, %lld validation, %lld test images in %d classes; %d rank%s",
+                r->o->features, r->f.precision, r->tr.n, r->va.n, r->te.n, r->C, r->size, r->size == 1 ? "" : "s");
 }
 
 /* Load this rank's rows (agreeing on failure) and refuse non-finite
@@ -732,6 +732,8 @@ static int write_outputs(run_t *r) {
     memcpy(cl.weights_sha256, r->f.weights_sha256, sizeof cl.weights_sha256);
     memcpy(cl.preprocess, r->f.preprocess, sizeof cl.preprocess);
     memcpy(cl.dct, r->f.dct, sizeof cl.dct);
+    memcpy(cl.precision, r->f.precision, sizeof cl.precision);
+    memcpy(cl.calibration_sha256, r->f.calibration_sha256, sizeof cl.calibration_sha256);
     memcpy(cl.corpus_sha256, r->f.corpus_sha256, sizeof cl.corpus_sha256);
     cl.features_path = (char *)o->features;
     cl.settings = settings;

@@ -61,6 +61,9 @@ static void make(bn_classifier *c, int C, int dim, long long nh) {
     memset(c->weights_sha256, 'a', 10);
     snprintf(c->preprocess, sizeof c->preprocess, "tf2015");
     snprintf(c->dct, sizeof c->dct, "fast");
+    snprintf(c->precision, sizeof c->precision, "int8");
+    memset(c->calibration_sha256, 'c', 64);
+    c->calibration_sha256[64] = 0;
     snprintf(c->corpus_sha256, sizeof c->corpus_sha256, "%064d", 3);
     c->features_path = strdup("/data/flowers features.h5");
     c->settings = strdup("{\"steps\": 4000, \"learning_rate\": 0.01, \"note\": \"caf\xc3\xa9\"}");
@@ -94,6 +97,8 @@ static void check_equal(const bn_classifier *a, const bn_classifier *b, const ch
     CHECK(!strcmp(a->weights_sha256, b->weights_sha256), "%s: weights_sha256", what);
     CHECK(!strcmp(a->preprocess, b->preprocess), "%s: preprocess", what);
     CHECK(!strcmp(a->dct, b->dct), "%s: dct", what);
+    CHECK(!strcmp(a->precision, b->precision), "%s: precision '%s' vs '%s'", what, a->precision, b->precision);
+    CHECK(!strcmp(a->calibration_sha256, b->calibration_sha256), "%s: calibration_sha256", what);
     CHECK(!strcmp(a->corpus_sha256, b->corpus_sha256), "%s: corpus_sha256", what);
     CHECK(!strcmp(a->features_path, b->features_path), "%s: features_path '%s'", what, b->features_path);
     CHECK(!strcmp(a->settings, b->settings), "%s: settings '%s'", what, b->settings);
@@ -177,6 +182,8 @@ int main(void) {
     bn_classifier_free(&a);
 
     make(&a, 13, 2048, 0);
+    snprintf(a.precision, sizeof a.precision, "bf16");
+    a.calibration_sha256[0] = 0;
     a.test_accuracy = NAN;
     a.test_n = 0;
     const char *p2 = tpath("c2.h5");
@@ -294,6 +301,47 @@ int main(void) {
         H5Adelete(f, "weights_sha256");
         H5Fclose(f);
         expect_refused(p, "weights_sha256", "missing weights_sha256");
+        /* A classifier from before precision was recorded: fp32, no calibration. */
+        p = valid_copy(&a, "noprec.h5");
+        f = open_rw(p);
+        CHECK(H5Adelete(f, "precision") >= 0 && H5Adelete(f, "calibration_sha256") >= 0, "delete precision");
+        H5Fclose(f);
+        {
+            bn_classifier o;
+            CHECK(bn_classifier_read(p, &o, err, sizeof err) == 0, "a classifier without precision: %s", err);
+            CHECK(!strcmp(o.precision, "fp32") && !o.calibration_sha256[0],
+                  "a classifier without precision reads as '%s' / '%s', want fp32 / ''", o.precision,
+                  o.calibration_sha256);
+            bn_classifier_free(&o);
+        }
+        /* precision without calibration_sha256, an unknown precision, int8 without a calibration. */
+        p = valid_copy(&a, "nocal.h5");
+        f = open_rw(p);
+        H5Adelete(f, "calibration_sha256");
+        H5Fclose(f);
+        expect_refused(p, "calibration_sha256", "precision without calibration_sha256");
+        p = valid_copy(&a, "fp16.h5");
+        f = open_rw(p);
+        H5Adelete(f, "precision");
+        CHECK(bn_h5_attr_put_str(f, "precision", "fp16", msg) == 0, "%s", msg);
+        H5Fclose(f);
+        expect_refused(p, "fp16", "unknown precision");
+        p = valid_copy(&a, "int8nocal.h5");
+        f = open_rw(p);
+        H5Adelete(f, "precision");
+        CHECK(bn_h5_attr_put_str(f, "precision", "int8", msg) == 0, "%s", msg);
+        H5Fclose(f);
+        expect_refused(p, "calibration", "int8 without a calibration SHA-256");
+        {
+            bn_classifier w;
+            make(&w, 2, 4, 0);
+            w.calibration_sha256[0] = 0;
+            const char *pw = tpath("w8.h5");
+            CHECK(bn_classifier_write(pw, &w, err, sizeof err) == -1 && strstr(err, "calibration"),
+                  "an int8 classifier without calibration written: %s", err);
+            CHECK(access(pw, F_OK) != 0, "a refused write left %s", pw);
+            bn_classifier_free(&w);
+        }
         /* n_classes that disagrees with the datasets. */
         p = valid_copy(&a, "ncls.h5");
         f = open_rw(p);

@@ -262,6 +262,95 @@ static void put_version_copy(const char *src, const char *dst, int v) {
     H5Fclose(f);
 }
 
+/* Rank 0: copy file src to dst without its root attributes "precision"
+ * and "calibration_sha256", as bneck wrote files before they existed. */
+static void put_preprecision_copy(const char *src, const char *dst) {
+    if (g_rank != 0) return;
+    FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+    CHECK(in && out, "cannot copy %s", src);
+    char buf[65536];
+    size_t got;
+    while (in && out && (got = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, got, out);
+    if (in) fclose(in);
+    if (out) fclose(out);
+    hid_t f = H5Fopen(dst, H5F_ACC_RDWR, H5P_DEFAULT);
+    CHECK(f >= 0, "cannot open %s", dst);
+    CHECK(H5Adelete(f, "precision") >= 0 && H5Adelete(f, "calibration_sha256") >= 0,
+          "cannot delete the precision attributes of %s", dst);
+    CHECK(H5Fclose(f) >= 0, "cannot close %s", dst);
+}
+
+/* Collective. The precision and calibration in the identity: checked on
+ * input, refused on resume when they differ, and a file written before they
+ * were recorded resumes as fp32. */
+static void run_precision(const char *dir, const char *fp32_file, const bn_corpus *c) {
+    static const char cal_a[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    static const char cal_b[] = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    char path[4096], err[ERRLEN];
+    bn_store_identity id = g_id;
+
+    /* Identities that make no sense are refused before any file is touched. */
+    snprintf(path, sizeof path, "%s/prec-bad.h5", dir);
+    snprintf(id.precision, sizeof id.precision, "fp16");
+    expect_refused("precision: unknown", path, c, &id, "fp16", "fp32, bf16, int8", NULL);
+    id = g_id;
+    snprintf(id.precision, sizeof id.precision, "int8");
+    expect_refused("precision: int8 without calibration", path, c, &id, "int8", "calibration", NULL);
+    id = g_id;
+    snprintf(id.calibration_sha256, sizeof id.calibration_sha256, "%s", cal_a);
+    expect_refused("precision: fp32 with a calibration", path, c, &id, "fp32", "calibration", NULL);
+    if (g_rank == 0) CHECK(access(path, F_OK) != 0, "a refused identity left %s behind", path);
+
+    /* The fp32 file (identity precision "", written as fp32) refuses bf16
+     * and int8, and resumes for an explicit "fp32". */
+    id = g_id;
+    snprintf(id.precision, sizeof id.precision, "bf16");
+    expect_refused("precision: bf16 on fp32", fp32_file, c, &id, fp32_file, "holds fp32 features", "--precision bf16",
+                   "--precision fp32", "--out", NULL);
+    snprintf(id.precision, sizeof id.precision, "int8");
+    snprintf(id.calibration_sha256, sizeof id.calibration_sha256, "%s", cal_a);
+    expect_refused("precision: int8 on fp32", fp32_file, c, &id, "holds fp32 features", "--precision int8", NULL);
+    id = g_id;
+    snprintf(id.precision, sizeof id.precision, "fp32");
+    int resumed = -1;
+    bn_store *s = bn_store_open(fp32_file, MPI_COMM_WORLD, c, &id, "{}", &resumed, err, sizeof err);
+    CHECK(s && resumed == 1, "precision: explicit fp32 on an fp32 file: %s", s ? "not resumed" : err);
+    if (s) bn_store_abort(s);
+
+    /* An int8 file: another calibration, or fp32, is refused; the same resumes. */
+    snprintf(path, sizeof path, "%s/prec-int8.h5", dir);
+    bn_store_identity i8 = g_id;
+    snprintf(i8.precision, sizeof i8.precision, "int8");
+    snprintf(i8.calibration_sha256, sizeof i8.calibration_sha256, "%s", cal_a);
+    s = bn_store_open(path, MPI_COMM_WORLD, c, &i8, "{}", &resumed, err, sizeof err);
+    CHECK(s && resumed == 0, "precision: create an int8 file: %s", s ? "resumed?" : err);
+    if (s) {
+        bn_rank_timing t = timing_row();
+        must_close(s, &t, 0);
+    }
+    id = i8;
+    snprintf(id.calibration_sha256, sizeof id.calibration_sha256, "%s", cal_b);
+    expect_refused("precision: other calibration", path, c, &id, "holds int8 features", cal_a, cal_b, "--calibration",
+                   "--out", NULL);
+    expect_refused("precision: fp32 on int8", path, c, &g_id, "holds int8 features", "--precision fp32",
+                   "--precision int8 and its --calibration", NULL);
+    s = bn_store_open(path, MPI_COMM_WORLD, c, &i8, "{}", &resumed, err, sizeof err);
+    CHECK(s && resumed == 1, "precision: resume the int8 file: %s", s ? "not resumed" : err);
+    if (s) bn_store_abort(s);
+
+    /* A file from before the attributes: fp32, no calibration. */
+    snprintf(path, sizeof path, "%s/prec-old.h5", dir);
+    put_preprecision_copy(fp32_file, path);
+    mpiCheck(MPI_Barrier(MPI_COMM_WORLD));
+    id = g_id;
+    snprintf(id.precision, sizeof id.precision, "bf16");
+    expect_refused("precision: bf16 on a file without the attribute", path, c, &id, "holds fp32 features",
+                   "no 'precision' attribute", NULL);
+    s = bn_store_open(path, MPI_COMM_WORLD, c, &g_id, "{}", &resumed, err, sizeof err);
+    CHECK(s && resumed == 1, "precision: resume a file without the attribute as fp32: %s", s ? "not resumed" : err);
+    if (s) bn_store_abort(s);
+}
+
 /* Rank 0: the expected content of test.h5 for the Python checks. */
 static void write_expected(const char *dir, const bn_corpus *c) {
     if (g_rank != 0) return;
@@ -367,6 +456,7 @@ static void run_full(const char *dir) {
     mpiCheck(MPI_Barrier(MPI_COMM_WORLD));
     expect_refused("version 2", other, &c, &g_id, "version 2", "reads version 1", NULL);
     if (g_rank == 0) CHECK(access(path, F_OK) == 0, "a refused resume removed the file");
+    run_precision(dir, path, &c);
 
     /* Run 2: resume; every rank sees every status; write the rest. */
     s = must_open(path, &c, "{\"run\":2}", 1);
