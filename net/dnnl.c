@@ -760,30 +760,32 @@ static dnet *net_for(dctx *c, int n) {
     return net;
 }
 
-/* The global average pool of bf16/int8: mixed10 (typed, in c->tag) to fp32 features. */
+/* The global average pool of bf16/int8: mixed10 (typed, in c->tag) to fp32
+ * features, summing pixel by pixel so the reads run along memory. */
 static void gap_run(dctx *c, const bn_layer *l, int n, float *out) {
     const bn_tensor *s = &c->g->tensors[l->src];
     const int C = s->c, HW = s->h * s->w;
     const void *src = tensor_ptr(c, l->src);
     const int blk = c->tag == dnnl_nChw16c ? 16 : c->tag == dnnl_nChw8c ? 8 : 0; /* 0: nhwc */
     const float mul = (c->prec == BN_PREC_INT8 ? c->tscale[l->src] : 1.0f) / (float)HW;
-    for (int img = 0; img < n; img++)
-        for (int ch = 0; ch < C; ch++) {
-            double sum = 0.0;
-            for (int p = 0; p < HW; p++) {
+    float sum[BN_FEATURES];
+    for (int img = 0; img < n; img++) {
+        memset(sum, 0, sizeof(float) * (size_t)C);
+        for (int p = 0; p < HW; p++)
+            for (int ch = 0; ch < C; ch++) {
                 size_t at = blk ? (((size_t)img * (C / blk) + ch / blk) * HW + p) * blk + ch % blk
                                 : ((size_t)img * HW + p) * C + ch;
                 if (c->prec == BN_PREC_INT8) {
-                    sum += ((const uint8_t *)src)[at];
+                    sum[ch] += ((const uint8_t *)src)[at]; /* integers: exact in fp32 (64 * 255) */
                 } else {
                     uint32_t u = (uint32_t)((const uint16_t *)src)[at] << 16;
                     float f;
                     memcpy(&f, &u, sizeof f);
-                    sum += f;
+                    sum[ch] += f;
                 }
             }
-            out[(size_t)img * C + ch] = (float)(sum * mul);
-        }
+        for (int ch = 0; ch < C; ch++) out[(size_t)img * C + ch] = sum[ch] * mul;
+    }
 }
 
 /* The nhwc copy of a branch's dense output (n*h*w rows of cout values, in
@@ -796,14 +798,17 @@ static void copy_slice(dctx *c, const bn_layer *l, int n) {
     const char *from = c->tmp;
     char *to = (char *)tensor_ptr(c, l->dst) + (size_t)l->dst_off * es;
     if (c->prec == BN_PREC_INT8 && c->tscale[l->src] != c->tscale[l->dst] && l->op != BN_OP_CONV) {
+        /* 256 codes in, so the rescale is a table: round to nearest even, at most 255. */
         const float r = c->tscale[l->src] / c->tscale[l->dst];
+        uint8_t map[256];
+        for (int q = 0; q < 256; q++) {
+            float v = nearbyintf((float)q * r);
+            map[q] = (uint8_t)(v > 255.0f ? 255.0f : v);
+        }
         for (size_t i = 0; i < rows; i++) {
             const uint8_t *f = (const uint8_t *)from + i * cw;
             uint8_t *t = (uint8_t *)to + i * rw;
-            for (int k = 0; k < l->cout; k++) {
-                float v = nearbyintf(f[k] * r);
-                t[k] = (uint8_t)(v > 255.0f ? 255.0f : v);
-            }
+            for (int k = 0; k < l->cout; k++) t[k] = map[f[k]];
         }
         return;
     }
