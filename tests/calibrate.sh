@@ -163,13 +163,34 @@ for p in fp32 bf16 int8; do
     "$BNECK" features --weights "$T/w.h5" --backend gemm --precision $p "${extra[@]}" --batch 2 --threads 2 \
         --out "$T/f-$p.npy" "${EV[@]}"
 done
+# The oneDNN backend's own bf16 and int8 (where built; bf16 where this CPU has
+# it), held to the same bounds, and batch-invariant too.
+dnnl=0
+if "$BNECK" --build-info | grep -q '^  dnnl  built'; then
+    dnnl=1
+    for p in bf16 int8; do
+        extra=()
+        [ $p = int8 ] && extra=(--calibration "$T/cal.h5")
+        if ! "$BNECK" features --weights "$T/w.h5" --backend dnnl --precision $p "${extra[@]}" --batch 2 --threads 2 \
+            --out "$T/d-$p.npy" "${EV[@]}" 2> "$T/e"; then
+            grep -q 'refused on this CPU' "$T/e" || fail "dnnl $p failed: $(cat "$T/e")"
+            echo "note: dnnl $p refused on this CPU: $(head -c 200 "$T/e")"
+        fi
+    done
+    [ -f "$T/d-int8.npy" ] || fail "dnnl int8 must run on any x86-64 with AVX2"
+    "$BNECK" features --weights "$T/w.h5" --backend dnnl --precision int8 --calibration "$T/cal.h5" --batch 3 --threads 2 \
+        --out "$T/d-int8-b3.npy" "${EV[@]}"
+fi
 # Batch size does not change the emulated results (each image its own SGEMM calls).
 "$BNECK" features --weights "$T/w.h5" --backend gemm --precision int8 --calibration "$T/cal.h5" --batch 3 --threads 2 \
     --out "$T/f-int8-b3.npy" "${EV[@]}"
 "$PY" - "$T" <<'PY' || fail "fidelity"
-import sys, numpy as np
+import os, sys, numpy as np
 d = sys.argv[1]
 f = {p: np.load("%s/f-%s.npy" % (d, p)).astype(np.float64) for p in ("fp32", "bf16", "int8", "int8-b3")}
+for p in ("bf16", "int8", "int8-b3"):  # the oneDNN backend's, where it ran
+    if os.path.exists("%s/d-%s.npy" % (d, p)):
+        f["dnnl-" + p] = np.load("%s/d-%s.npy" % (d, p)).astype(np.float64)
 for p in f:
     assert f[p].shape == (4, 2048) and np.isfinite(f[p]).all(), p
 ref = f["fp32"]
@@ -182,6 +203,9 @@ def cos(x): return (x * ref).sum(1) / np.linalg.norm(x, axis=1) / np.linalg.norm
 # covers other CPUs' SGEMM kernels, whose last-bit differences move some
 # roundings and are then amplified too.
 BOUNDS = {"bf16": (0.20, 0.98), "int8": (0.40, 0.94)}
+for p in ("bf16", "int8"):
+    if "dnnl-" + p in f:
+        BOUNDS["dnnl-" + p] = BOUNDS[p]
 good = True
 for p, (lmax, cmin) in BOUNDS.items():
     r, c = rel(f[p]), cos(f[p])
@@ -190,6 +214,8 @@ for p, (lmax, cmin) in BOUNDS.items():
     # Rounding happened: the features differ from fp32.
     good &= r.min() > 1e-4
 assert (f["int8"] == f["int8-b3"]).all(), "int8 features depend on the batch size"
+if "dnnl-int8" in f:
+    assert (f["dnnl-int8"] == f["dnnl-int8-b3"]).all(), "dnnl int8 features depend on the batch size"
 sys.exit(0 if good else 1)
 PY
 ok "bf16 and int8 features within the documented bounds"
