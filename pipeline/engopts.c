@@ -50,6 +50,14 @@ bn_engine *bn_engine_open(bn_engine_setup *es, const bn_model *m, int max_batch,
         es->calib = callocCheck(1, sizeof *es->calib);
         if (bn_calib_read(es->calibration, m->sha256, es->calib, err, errlen)) return NULL;
     }
+    /* Scales measured on one normalisation do not fit the other's range. */
+    if (es->precision == BN_PREC_INT8 && es->calib->preprocess[0] &&
+        strcmp(es->calib->preprocess, bn_norm_name(es->norm))) {
+        snprintf(err, errlen, "%s was calibrated with --preprocess %s, and this run uses %s: recalibrate with --preprocess %s",
+                 es->calib->path[0] ? es->calib->path : es->calibration, es->calib->preprocess, bn_norm_name(es->norm),
+                 bn_norm_name(es->norm));
+        return NULL;
+    }
     bn_engine_config cfg = {m, es->backend, es->precision, es->precision == BN_PREC_INT8 ? es->calib : NULL,
                             max_batch, es->threads};
     return bn_engine_create(&cfg, err, errlen);

@@ -154,7 +154,14 @@ for p in fp32 bf16; do
     [ "$rc" = 2 ] && grep -q -- "--calibration is for --precision int8 (this run is $p)" "$T/e" ||
         fail "--calibration with $p: exit $rc: $(cat "$T/e")"
 done
-ok "int8 without a calibration, and a calibration without int8, refused"
+set +e
+"$BNECK" features --weights "$T/w.h5" --precision int8 --backend gemm --calibration "$T/cal.h5" --preprocess tf2015 \
+    "${EV[0]}" > /dev/null 2> "$T/e"
+rc=$?
+set -e
+[ "$rc" = 1 ] && grep -q "calibrated with --preprocess keras, and this run uses tf2015" "$T/e" ||
+    fail "a keras calibration with --preprocess tf2015: exit $rc: $(cat "$T/e")"
+ok "int8 without a calibration, a calibration without int8, and one of another preprocessing, refused"
 
 # ---------------------------------------------------------------- fidelity
 for p in fp32 bf16 int8; do
