@@ -8,11 +8,13 @@
 
 #include "pipeline/log.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------ messages */
 
@@ -293,4 +295,41 @@ int bn_h5_signature(const char *path, long long size) {
     }
     fclose(f);
     return found;
+}
+
+int bn_h5_write_whole(const char *path, bn_h5_fill_fn fill, const void *arg, char *msg) {
+    int rc = -1;
+    size_t plen = strlen(path) + sizeof ".partial";
+    char *partial = mallocCheck(plen);
+    snprintf(partial, plen, "%s.partial", path);
+    hid_t fapl = -1, fcpl = -1, f = -1;
+    if ((fapl = H5Pcreate(H5P_FILE_ACCESS)) < 0 || H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0 ||
+        (fcpl = H5Pcreate(H5P_FILE_CREATE)) < 0 || H5Pset_obj_track_times(fcpl, 0) < 0) {
+        bn_h5_set_h5msg(msg, "cannot set up file access");
+        goto done;
+    }
+    if ((f = H5Fcreate(partial, H5F_ACC_TRUNC, fcpl, fapl)) < 0) {
+        bn_h5_set_h5msg(msg, "cannot create %s (check that the folder exists and is writable; on file systems "
+                             "without locks, set HDF5_USE_FILE_LOCKING=FALSE)", partial);
+        goto done;
+    }
+    if (fill(f, arg, msg)) goto done;
+    hid_t fc = f;
+    f = -1;
+    if (H5Fclose(fc) < 0) {
+        bn_h5_set_h5msg(msg, "cannot close %s (disk full?)", partial);
+        goto done;
+    }
+    if (rename(partial, path) != 0) {
+        bn_h5_set_msg(msg, "cannot rename %s to %s: %s", partial, path, strerror(errno));
+        goto done;
+    }
+    rc = 0;
+done:
+    bn_h5_close(&f);
+    bn_h5_close(&fcpl);
+    bn_h5_close(&fapl);
+    if (rc) unlink(partial);
+    free(partial);
+    return rc;
 }

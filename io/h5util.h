@@ -41,6 +41,14 @@ void bn_h5_quiet_off(const bn_h5_quiet *q); /* restore */
  * -1 when it cannot be opened (errno says why). */
 int bn_h5_signature(const char *path, long long size);
 
+/* Write a whole file so that path never holds half of one: create
+ * "path.partial" (HDF5 1.8 format, no object times, so equal contents give
+ * equal bytes), let fill(f, arg, msg) write the contents, close it and
+ * rename it over path. Returns 0, or -1 with msg set (the first failure)
+ * and the partial file removed. The caller switches HDF5 printing off. */
+typedef int (*bn_h5_fill_fn)(hid_t f, const void *arg, char *msg);
+int bn_h5_write_whole(const char *path, bn_h5_fill_fn fill, const void *arg, char *msg);
+
 /* Close an identifier of any kind if open (>= 0), and set it to -1. */
 void bn_h5_close(hid_t *id);
 /* A fixed-length UTF-8 string type of len bytes (at least 1). -1 on failure. */

@@ -17,6 +17,7 @@ typedef struct {
     unsigned precisions;   /* BN_PREC_BIT mask of the precisions offered */
     int built;             /* 0: listed, but this build lacks it (create is NULL) */
     int speed;             /* rank for "cpu": the highest built entry offering the precision wins */
+    int concurrent;        /* 1: separate states may run at once on different threads (engine streams) */
     /* Build the backend's state for cfg (precision already checked against
      * the mask). Returns NULL with a one-line reason in err. */
     void *(*create)(const bn_engine_config *cfg, char *err, size_t errlen);

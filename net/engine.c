@@ -2,8 +2,10 @@
 #include "config.h"
 #include "net/backend.h"
 #include "net/engine.h"
+#include "net/graph.h"
 #include "pipeline/log.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +14,7 @@
 /* Listed so that --build-info and error messages can say it is missing. */
 const bn_backend_ops bn_backend_dnnl = {"dnnl", "oneDNN convolutions (not built: configure found no usable oneDNN)",
                                         BN_PREC_BIT(BN_PREC_FP32) | BN_PREC_BIT(BN_PREC_BF16) | BN_PREC_BIT(BN_PREC_INT8),
-                                        0, 30, NULL, NULL, NULL, NULL};
+                                        0, 30, 1, NULL, NULL, NULL, NULL};
 #endif
 
 /* The table, in the order --build-info lists it. */
@@ -100,12 +102,50 @@ void bn_backend_table_text(char *buf, size_t len) {
     }
 }
 
+/* One stream beyond the first: a thread that runs its own backend state on
+ * a slice of each batch. The first stream runs on the caller's thread. */
+typedef struct {
+    struct bn_engine *e; /* the engine it belongs to */
+    int idx;             /* its index in e->ctx, >= 1 */
+    pthread_t th;        /* the thread */
+    const float *in;     /* this call's slice: (n, 299, 299, 3) */
+    int n;               /* images in the slice; 0 = nothing this call */
+    float *out;          /* (n, 2048) */
+} stream_worker;
+
 struct bn_engine {
     const bn_backend_ops *ops; /* the table entry */
-    void *ctx;                 /* its state */
+    int streams;               /* backend states run side by side, >= 1 */
+    void **ctx;                /* [streams] their states */
     bn_precision precision;    /* what it runs */
     int max_batch;             /* largest n accepted */
+    int chunk;                 /* largest slice a stream gets: ceil(max_batch / streams) */
+    stream_worker *w;          /* [streams]; w[0] unused (the caller's thread) */
+    int nthreads;              /* worker threads started (for the clean-up path) */
+    pthread_mutex_t mu;        /* guards gen, pending, quit */
+    pthread_cond_t go, done;   /* gen moved on / pending reached 0 */
+    unsigned gen;              /* bumped once per forward call */
+    int pending;               /* workers still running this call */
+    int quit;                  /* set by bn_engine_free */
 };
+
+static void *stream_main(void *arg) {
+    stream_worker *w = arg;
+    bn_engine *e = w->e;
+    unsigned seen = 0;
+    pthread_mutex_lock(&e->mu);
+    for (;;) {
+        while (!e->quit && e->gen == seen) pthread_cond_wait(&e->go, &e->mu);
+        if (e->quit) break;
+        seen = e->gen;
+        pthread_mutex_unlock(&e->mu);
+        if (w->n > 0) e->ops->forward(e->ctx[w->idx], w->in, w->n, w->out);
+        pthread_mutex_lock(&e->mu);
+        if (--e->pending == 0) pthread_cond_signal(&e->done);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return NULL;
+}
 
 bn_engine *bn_engine_create(const bn_engine_config *cfg, char *err, size_t errlen) {
     if (cfg->max_batch < 1 || cfg->threads < 1) {
@@ -118,30 +158,104 @@ bn_engine *bn_engine_create(const bn_engine_config *cfg, char *err, size_t errle
         snprintf(err, errlen, "int8 needs activation scales: make them with 'bneck calibrate' and pass --calibration CAL.h5");
         return NULL;
     }
-    bn_engine *e = callocCheck(1, sizeof *e);
-    e->ops = find(name);
-    e->precision = cfg->precision;
-    e->max_batch = cfg->max_batch;
-    e->ctx = e->ops->create(cfg, err, errlen);
-    if (!e->ctx) {
-        free(e);
+    const bn_backend_ops *ops = find(name);
+    int streams = cfg->streams > 0 ? cfg->streams : ops->concurrent ? cfg->threads : 1;
+    if (streams > cfg->max_batch) streams = cfg->max_batch;
+    if (cfg->streams > 0 && streams > cfg->threads) {
+        snprintf(err, errlen, "%d streams need at least as many threads (this run has %d)", streams, cfg->threads);
         return NULL;
     }
+    if (streams > 1 && !ops->concurrent) {
+        snprintf(err, errlen, "backend '%s' runs one stream (its BLAS threads are process-wide): use --streams 1", name);
+        return NULL;
+    }
+    bn_engine *e = callocCheck(1, sizeof *e);
+    e->ops = ops;
+    e->precision = cfg->precision;
+    e->max_batch = cfg->max_batch;
+    e->streams = streams;
+    e->chunk = (cfg->max_batch + streams - 1) / streams;
+    e->ctx = callocCheck((size_t)streams, sizeof *e->ctx);
+    e->w = callocCheck((size_t)streams, sizeof *e->w);
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->go, NULL);
+    pthread_cond_init(&e->done, NULL);
+    for (int i = 0; i < streams; i++) {
+        bn_engine_config sc = *cfg;
+        sc.max_batch = e->chunk;
+        sc.threads = cfg->threads / streams + (i < cfg->threads % streams);
+        sc.streams = 1;
+        e->ctx[i] = ops->create(&sc, err, errlen);
+        if (!e->ctx[i]) goto fail;
+    }
+    for (int i = 1; i < streams; i++) {
+        e->w[i].e = e;
+        e->w[i].idx = i;
+        int rc = pthread_create(&e->w[i].th, NULL, stream_main, &e->w[i]);
+        if (rc) {
+            snprintf(err, errlen, "cannot start the thread of stream %d: %s", i, strerror(rc));
+            goto fail;
+        }
+        e->nthreads = i;
+    }
     return e;
+fail:
+    bn_engine_free(e);
+    return NULL;
 }
 
 void bn_engine_forward(bn_engine *e, const float *in, int n, float *out) {
     if (n < 1) return;
     if (n > e->max_batch) bn_fatal_at(__FILE__, __LINE__, NULL, "batch of %d over the engine's %d", n, e->max_batch);
-    e->ops->forward(e->ctx, in, n, out);
+    if (e->streams == 1) {
+        e->ops->forward(e->ctx[0], in, n, out);
+        return;
+    }
+    /* Contiguous slices, as even as n allows; an image's features do not
+     * depend on its batch, so the rows are those of one stream. */
+    const bn_graph *g = bn_inception_v3();
+    const size_t img = (size_t)g->tensors[g->input].h * g->tensors[g->input].w * g->tensors[g->input].c;
+    int q = n / e->streams, r = n % e->streams, at = q + (r > 0);
+    for (int i = 1; i < e->streams; i++) {
+        int k = q + (i < r);
+        e->w[i].in = in + (size_t)at * img;
+        e->w[i].out = out + (size_t)at * BN_FEATURES;
+        e->w[i].n = k;
+        at += k;
+    }
+    pthread_mutex_lock(&e->mu);
+    e->pending = e->streams - 1;
+    e->gen++;
+    pthread_cond_broadcast(&e->go);
+    pthread_mutex_unlock(&e->mu);
+    if (q + (r > 0) > 0) e->ops->forward(e->ctx[0], in, q + (r > 0), out);
+    pthread_mutex_lock(&e->mu);
+    while (e->pending > 0) pthread_cond_wait(&e->done, &e->mu);
+    pthread_mutex_unlock(&e->mu);
 }
 
-size_t bn_engine_bytes(const bn_engine *e) { return e->ops->bytes(e->ctx); }
+size_t bn_engine_bytes(const bn_engine *e) {
+    size_t b = 0;
+    for (int i = 0; i < e->streams; i++) b += e->ops->bytes(e->ctx[i]);
+    return b;
+}
 const char *bn_engine_backend(const bn_engine *e) { return e->ops->name; }
 bn_precision bn_engine_precision(const bn_engine *e) { return e->precision; }
+int bn_engine_streams(const bn_engine *e) { return e->streams; }
 
 void bn_engine_free(bn_engine *e) {
     if (!e) return;
-    e->ops->destroy(e->ctx);
+    pthread_mutex_lock(&e->mu);
+    e->quit = 1;
+    pthread_cond_broadcast(&e->go);
+    pthread_mutex_unlock(&e->mu);
+    for (int i = 1; i <= e->nthreads; i++) pthread_join(e->w[i].th, NULL);
+    for (int i = 0; i < e->streams; i++)
+        if (e->ctx[i]) e->ops->destroy(e->ctx[i]);
+    pthread_mutex_destroy(&e->mu);
+    pthread_cond_destroy(&e->go);
+    pthread_cond_destroy(&e->done);
+    free(e->ctx);
+    free(e->w);
     free(e);
 }

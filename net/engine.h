@@ -37,6 +37,8 @@ typedef struct {
     const bn_calib *calib;  /* int8: the activation scales (required); must outlive the engine; else NULL */
     int max_batch;          /* largest batch forward() accepts, >= 1 */
     int threads;            /* threads the engine may use, >= 1 */
+    int streams;            /* backend states run side by side on slices of each batch, threads shared
+                               among them; 0 = the backend's choice (one per thread where it can) */
 } bn_engine_config;
 
 typedef struct bn_engine bn_engine;
@@ -68,6 +70,8 @@ size_t bn_engine_bytes(const bn_engine *e);
 /* The backend's table name ("dnnl", never "cpu") and the precision it runs. */
 const char *bn_engine_backend(const bn_engine *e);
 bn_precision bn_engine_precision(const bn_engine *e);
+/* Streams the engine runs (1 for a backend that cannot run side by side). */
+int bn_engine_streams(const bn_engine *e);
 void bn_engine_free(bn_engine *e);
 
 #endif

@@ -88,35 +88,23 @@ static inline float pool_code_value(const gemm_ctx *c, const bn_layer *l, float 
 /* int8 average pool ('same', padding excluded) on the source's u8 codes:
  * the sum of the codes times 1/count, rounded to a code (then
  * pool_code_value). */
-static void q8_avgpool(void *vctx, const bn_layer *l, const bn_tensor *s, const bn_tensor *d, const float *src, float *dst,
-                       int n) {
-    gemm_ctx *c = vctx;
-    const int C = s->c;
+static void q8_window(void *user, const bn_layer *l, const float *const *pix, int cnt, int C, float *o) {
+    gemm_ctx *c = user;
     const float inv = c->inv[l->src];
     float *acc = c->acc;
-    for (int img = 0; img < n; img++)
-        for (int oy = 0; oy < d->h; oy++)
-            for (int ox = 0; ox < d->w; ox++) {
-                float *o = dst + (((size_t)img * d->h + oy) * d->w + ox) * d->c + l->dst_off;
-                for (int ch = 0; ch < C; ch++) acc[ch] = 0.0f;
-                int cnt = 0;
-                for (int ky = 0; ky < l->kh; ky++) {
-                    int iy = oy * l->stride - l->pad_h + ky;
-                    if (iy < 0 || iy >= s->h) continue;
-                    for (int kx = 0; kx < l->kw; kx++) {
-                        int ix = ox * l->stride - l->pad_w + kx;
-                        if (ix < 0 || ix >= s->w) continue;
-                        const float *p = src + (((size_t)img * s->h + iy) * s->w + ix) * C;
-                        for (int ch = 0; ch < C; ch++) acc[ch] += nearbyintf(p[ch] * inv); /* the code back, exactly */
-                        cnt++;
-                    }
-                }
-                const float rc = 1.0f / (float)cnt;
-                for (int ch = 0; ch < C; ch++) {
-                    float q = nearbyintf(acc[ch] * rc);
-                    o[ch] = pool_code_value(c, l, q > 255.0f ? 255.0f : q);
-                }
-            }
+    for (int ch = 0; ch < C; ch++) acc[ch] = 0.0f;
+    for (int i = 0; i < cnt; i++)
+        for (int ch = 0; ch < C; ch++) acc[ch] += nearbyintf(pix[i][ch] * inv); /* the code back, exactly */
+    const float rc = 1.0f / (float)cnt;
+    for (int ch = 0; ch < C; ch++) {
+        float q = nearbyintf(acc[ch] * rc);
+        o[ch] = pool_code_value(c, l, q > 255.0f ? 255.0f : q);
+    }
+}
+
+static void q8_avgpool(void *vctx, const bn_layer *l, const bn_tensor *s, const bn_tensor *d, const float *src, float *dst,
+                       int n) {
+    bn_pool_windows(l, s, d, src, dst, n, q8_window, vctx);
 }
 
 /* bn_kernels.after: round the slice a layer wrote to its tensor's precision. */
@@ -252,11 +240,9 @@ void bn_gemm_kernels_free(void *ctx) {
 /* ------------------------------------------------------------------ backend */
 
 typedef struct {
-    bn_kernels k;          /* gemm kernels; k.ctx is their gemm_ctx */
+    bn_runner r;           /* plan, arena; r.k the gemm kernels (r.k.ctx their gemm_ctx), r.w = w */
     const bn_model *model; /* weights (not owned) */
     const bn_graph *g;     /* the table */
-    bn_plan plan;          /* arena for max_batch */
-    float *arena;          /* (plan.floats,) activations */
     float *w[BN_NCONV];    /* the kernels run: the model's (fp32) or into wmem (bf16, int8) */
     float *wmem;           /* bf16-rounded or dequantized int8 kernels, or NULL */
     size_t nw;             /* floats at wmem */
@@ -265,9 +251,9 @@ typedef struct {
 static void gemm_destroy(void *ctx) {
     gemm_backend *c = ctx;
     if (!c) return;
-    if (c->k.ctx) bn_gemm_kernels_free(c->k.ctx);
+    if (c->r.k.ctx) bn_gemm_kernels_free(c->r.k.ctx);
     free(c->wmem);
-    free(c->arena);
+    bn_runner_free(&c->r);
     free(c);
 }
 
@@ -314,7 +300,7 @@ static void *gemm_create(const bn_engine_config *cfg, char *err, size_t errlen) 
     gemm_backend *c = callocCheck(1, sizeof *c);
     c->model = cfg->model;
     c->g = bn_inception_v3();
-    gemm_ctx *kc = bn_gemm_kernels(cfg->threads, &c->k);
+    gemm_ctx *kc = bn_gemm_kernels(cfg->threads, &c->r.k);
     for (int k = 0; k < BN_NCONV; k++) c->w[k] = c->model->w[k];
     if (cfg->precision != BN_PREC_FP32) {
         /* The input is rounded in a patch matrix: every layer reading it must make one. */
@@ -346,35 +332,30 @@ static void *gemm_create(const bn_engine_config *cfg, char *err, size_t errlen) 
             }
         }
         kc->prec = cfg->precision;
-        c->k.after = gemm_after;
-        if (cfg->precision == BN_PREC_INT8) c->k.avgpool = q8_avgpool;
+        c->r.k.after = gemm_after;
+        if (cfg->precision == BN_PREC_INT8) c->r.k.avgpool = q8_avgpool;
         if (make_weights(c, cfg->precision, err, errlen)) {
             gemm_destroy(c);
             return NULL;
         }
     }
-    bn_plan_make(c->g, cfg->max_batch, &c->plan);
-    c->arena = bn_plan_arena(&c->plan);
-    if (!c->arena) {
-        snprintf(err, errlen, "out of memory for %zu MB of activations (batch %d); lower --batch",
-                 c->plan.floats * sizeof(float) >> 20, cfg->max_batch);
+    if (bn_runner_init(&c->r, cfg->max_batch, err, errlen)) {
         gemm_destroy(c);
         return NULL;
     }
+    c->r.w = c->w;
+    c->r.b = c->model->b;
     return c;
 }
 
-static void gemm_forward(void *ctx, const float *in, int n, float *out) {
-    gemm_backend *c = ctx;
-    bn_exec(c->g, &c->plan, &c->k, c->w, c->model->b, c->arena, in, n, out);
-}
+static void gemm_forward(void *ctx, const float *in, int n, float *out) { bn_runner_run(&((gemm_backend *)ctx)->r, in, n, out); }
 
 static size_t gemm_bytes(const void *ctx) {
     const gemm_backend *c = ctx;
-    return (c->plan.floats + c->nw) * sizeof(float) + ((const gemm_ctx *)c->k.ctx)->ncol * sizeof(float);
+    return bn_runner_bytes(&c->r) + c->nw * sizeof(float) + ((const gemm_ctx *)c->r.k.ctx)->ncol * sizeof(float);
 }
 
 const bn_backend_ops bn_backend_gemm = {
     "gemm", "im2col + CBLAS SGEMM, portable; bf16 and int8 emulated exactly in fp32 (no faster: for fidelity checks)",
-    BN_PREC_BIT(BN_PREC_FP32) | BN_PREC_BIT(BN_PREC_BF16) | BN_PREC_BIT(BN_PREC_INT8), 1, 10,
+    BN_PREC_BIT(BN_PREC_FP32) | BN_PREC_BIT(BN_PREC_BF16) | BN_PREC_BIT(BN_PREC_INT8), 1, 10, 0,
     gemm_create, gemm_forward, gemm_bytes, gemm_destroy};

@@ -2,6 +2,7 @@
 #include "config.h"
 #include "net/plan.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,4 +75,27 @@ void bn_exec(const bn_graph *g, const bn_plan *p, const bn_kernels *k, float *co
 float *bn_plan_arena(const bn_plan *p) {
     size_t bytes = (p->floats * sizeof(float) + 63) & ~(size_t)63;
     return aligned_alloc(64, bytes ? bytes : 64);
+}
+
+int bn_runner_init(bn_runner *r, int max_batch, char *err, size_t errlen) {
+    r->g = bn_inception_v3();
+    bn_plan_make(r->g, max_batch, &r->plan);
+    r->arena = bn_plan_arena(&r->plan);
+    if (!r->arena) {
+        snprintf(err, errlen, "out of memory for %zu MB of activations (batch %d); lower --batch",
+                 r->plan.floats * sizeof(float) >> 20, max_batch);
+        return -1;
+    }
+    return 0;
+}
+
+void bn_runner_run(const bn_runner *r, const float *in, int n, float *out) {
+    bn_exec(r->g, &r->plan, &r->k, r->w, r->b, r->arena, in, n, out);
+}
+
+size_t bn_runner_bytes(const bn_runner *r) { return r->plan.floats * sizeof(float); }
+
+void bn_runner_free(bn_runner *r) {
+    free(r->arena);
+    r->arena = NULL;
 }

@@ -48,6 +48,34 @@ typedef struct {
 void bn_exec(const bn_graph *g, const bn_plan *p, const bn_kernels *k, float *const *w, float *const *b,
              float *arena, const float *in, int n, float *out);
 
+/* What a layer-by-layer backend (ref, gemm) needs to run the graph: the
+ * plan for its largest batch, the arena, its kernels and the weights. */
+typedef struct {
+    const bn_graph *g; /* the table */
+    bn_plan plan;      /* offsets for max_batch; a smaller batch uses the same ones */
+    float *arena;      /* (plan.floats,) activations */
+    bn_kernels k;      /* the backend's kernels */
+    float *const *w;   /* [BN_NCONV] kernels to run (not owned) */
+    float *const *b;   /* [BN_NCONV] biases (not owned) */
+} bn_runner;
+
+/* Plan and allocate for batches up to max_batch; k, w and b are the
+ * caller's to set. Returns 0, or -1 with "out of memory ..." in err. */
+int bn_runner_init(bn_runner *r, int max_batch, char *err, size_t errlen);
+/* in: (n, 299, 299, 3); out: (n, 2048); n <= max_batch. */
+void bn_runner_run(const bn_runner *r, const float *in, int n, float *out);
+/* Bytes of the arena. */
+size_t bn_runner_bytes(const bn_runner *r);
+void bn_runner_free(bn_runner *r);
+
+/* The walk every pooling kernel shares (net/pool.c): for each output pixel
+ * of layer l, fn gets the input pixels of its window that lie inside the
+ * image (padding left out), pix[0..cnt) in row order, each C floats, and o,
+ * where the C results go. */
+typedef void (*bn_window_fn)(void *user, const bn_layer *l, const float *const *pix, int cnt, int C, float *o);
+void bn_pool_windows(const bn_layer *l, const bn_tensor *s, const bn_tensor *d, const float *src, float *dst, int n,
+                     bn_window_fn fn, void *user);
+
 /* Shared pooling kernels (net/pool.c), NHWC, float arithmetic. */
 void bn_pool_max(void *ctx, const bn_layer *l, const bn_tensor *s, const bn_tensor *d, const float *src, float *dst, int n);
 void bn_pool_avg(void *ctx, const bn_layer *l, const bn_tensor *s, const bn_tensor *d, const float *src, float *dst, int n);

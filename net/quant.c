@@ -488,6 +488,10 @@ done:
     return rc;
 }
 
+static int fill_calib(hid_t f, const void *arg, char *msg) {
+    return write_contents(f, arg, bn_inception_v3(), msg);
+}
+
 int bn_calib_write(const char *path, bn_calib *c, char *err, size_t errlen) {
     const bn_graph *g = bn_inception_v3();
     char msg[BN_H5_MSG_LEN] = "";
@@ -515,42 +519,9 @@ int bn_calib_write(const char *path, bn_calib *c, char *err, size_t errlen) {
         }
     bn_h5_quiet q;
     bn_h5_quiet_on(&q);
-    int rc = -1;
-    size_t plen = strlen(path) + sizeof ".partial";
-    char *partial = mallocCheck(plen);
-    snprintf(partial, plen, "%s.partial", path);
-    hid_t fapl = -1, fcpl = -1, f = -1;
-    if ((fapl = H5Pcreate(H5P_FILE_ACCESS)) < 0 || H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0 ||
-        (fcpl = H5Pcreate(H5P_FILE_CREATE)) < 0 || H5Pset_obj_track_times(fcpl, 0) < 0) {
-        bn_h5_set_h5msg(msg, "cannot set up file access");
-        goto done;
-    }
-    if ((f = H5Fcreate(partial, H5F_ACC_TRUNC, fcpl, fapl)) < 0) {
-        bn_h5_set_h5msg(msg, "cannot create %s (check that the folder exists and is writable)", partial);
-        goto done;
-    }
-    if (write_contents(f, c, g, msg)) goto done;
-    hid_t fc = f;
-    f = -1;
-    if (H5Fclose(fc) < 0) {
-        bn_h5_set_h5msg(msg, "cannot close %s (disk full?)", partial);
-        goto done;
-    }
-    if (rename(partial, path) != 0) {
-        bn_h5_set_msg(msg, "cannot rename %s to %s: %s", partial, path, strerror(errno));
-        goto done;
-    }
-    rc = 0;
-done:
-    bn_h5_close(&f);
-    bn_h5_close(&fcpl);
-    bn_h5_close(&fapl);
+    int rc = bn_h5_write_whole(path, fill_calib, c, msg);
     bn_h5_quiet_off(&q);
-    if (rc) {
-        unlink(partial);
-        bn_h5_put_err(err, errlen, path, msg);
-    }
-    free(partial);
+    if (rc) bn_h5_put_err(err, errlen, path, msg);
     if (rc == 0) {
         if (bn_file_sha256(path, c->sha256, err, errlen)) return -1;
         snprintf(c->path, sizeof c->path, "%s", path);

@@ -93,44 +93,28 @@ static void ref_gap(void *ctx, const bn_layer *l, const bn_tensor *s, const bn_t
 }
 
 /* The backend: the kernels above run by the shared executor. */
-typedef struct {
-    bn_kernels k;          /* ref kernels */
-    const bn_model *model; /* weights (not owned) */
-    const bn_graph *g;     /* the table */
-    bn_plan plan;          /* arena for max_batch */
-    float *arena;          /* (plan.floats,) activations */
-} ref_ctx;
+static void ref_destroy(void *ctx) {
+    bn_runner *r = ctx;
+    if (!r) return;
+    bn_runner_free(r);
+    free(r);
+}
 
 static void *ref_create(const bn_engine_config *cfg, char *err, size_t errlen) {
-    ref_ctx *c = callocCheck(1, sizeof *c);
-    c->k = (bn_kernels){ref_conv, ref_max, ref_avg, ref_gap, NULL, NULL};
-    c->model = cfg->model;
-    c->g = bn_inception_v3();
-    bn_plan_make(c->g, cfg->max_batch, &c->plan);
-    c->arena = bn_plan_arena(&c->plan);
-    if (!c->arena) {
-        snprintf(err, errlen, "out of memory for %zu MB of activations (batch %d); lower --batch",
-                 c->plan.floats * sizeof(float) >> 20, cfg->max_batch);
-        free(c);
+    bn_runner *r = callocCheck(1, sizeof *r);
+    if (bn_runner_init(r, cfg->max_batch, err, errlen)) {
+        ref_destroy(r);
         return NULL;
     }
-    return c;
+    r->k = (bn_kernels){ref_conv, ref_max, ref_avg, ref_gap, NULL, NULL};
+    r->w = cfg->model->w;
+    r->b = cfg->model->b;
+    return r;
 }
 
-static void ref_forward(void *ctx, const float *in, int n, float *out) {
-    ref_ctx *c = ctx;
-    /* A smaller batch uses the same offsets: each region is sized for max_batch. */
-    bn_exec(c->g, &c->plan, &c->k, c->model->w, c->model->b, c->arena, in, n, out);
-}
+static void ref_forward(void *ctx, const float *in, int n, float *out) { bn_runner_run(ctx, in, n, out); }
 
-static size_t ref_bytes(const void *ctx) { return ((const ref_ctx *)ctx)->plan.floats * sizeof(float); }
-
-static void ref_destroy(void *ctx) {
-    ref_ctx *c = ctx;
-    if (!c) return;
-    free(c->arena);
-    free(c);
-}
+static size_t ref_bytes(const void *ctx) { return bn_runner_bytes(ctx); }
 
 const bn_backend_ops bn_backend_ref = {"ref", "plain loops, double accumulation: the ground truth (slow)",
-                                       BN_PREC_BIT(BN_PREC_FP32), 1, 0, ref_create, ref_forward, ref_bytes, ref_destroy};
+                                       BN_PREC_BIT(BN_PREC_FP32), 1, 0, 1, ref_create, ref_forward, ref_bytes, ref_destroy};

@@ -16,6 +16,14 @@ int bn_engine_opts_check(const bn_engine_opts *eo, bn_engine_setup *out, char *e
     }
     out->backend = bn_backend_resolve(eo->backend ? eo->backend : "cpu", out->precision, err, errlen);
     if (!out->backend) return -1;
+    static int warned;
+    if (out->precision != BN_PREC_FP32 && (!eo->backend || !strcmp(eo->backend, "cpu")) &&
+        !strcmp(out->backend, "gemm") && !warned && bn_log_rank() == 0) {
+        warned = 1;
+        bn_warn("--precision %s runs on the gemm backend here, which emulates its rounding in fp32: the same features, "
+                "but no faster than fp32 (this build has no oneDNN; see bneck --build-info)",
+                bn_precision_name(out->precision));
+    }
     out->calibration = eo->calibration;
     if (out->precision == BN_PREC_INT8 && !eo->calibration) {
         snprintf(err, errlen, "--precision int8 needs --calibration CAL.h5 (make one with: bneck calibrate --weights W.h5 "
@@ -42,6 +50,12 @@ int bn_engine_opts_check(const bn_engine_opts *eo, bn_engine_setup *out, char *e
     out->dopts.max_pixels = eo->max_pixels > 0 ? eo->max_pixels : BN_DEFAULT_MAX_PIXELS;
     out->dopts.dct_fast = eo->dct && !strcmp(eo->dct, "fast");
     out->threads = eo->threads > 0 ? (int)eo->threads : bn_default_threads();
+    out->streams = (int)eo->streams;
+    if (out->streams > out->threads) {
+        snprintf(err, errlen, "--streams %d is more than the %d thread%s of this rank (each stream needs one)", out->streams,
+                 out->threads, out->threads == 1 ? "" : "s");
+        return -1;
+    }
     return 0;
 }
 
@@ -59,7 +73,7 @@ bn_engine *bn_engine_open(bn_engine_setup *es, const bn_model *m, int max_batch,
         return NULL;
     }
     bn_engine_config cfg = {m, es->backend, es->precision, es->precision == BN_PREC_INT8 ? es->calib : NULL,
-                            max_batch, es->threads};
+                            max_batch, es->threads, es->streams};
     return bn_engine_create(&cfg, err, errlen);
 }
 

@@ -36,6 +36,7 @@ static const struct {
     {"engine", "device", K_CHOICE, 0, 0, "cpu"},
     {"engine", "batch", K_INT, 1, 4096, NULL},
     {"engine", "threads", K_INT, 0, 4096, NULL},
+    {"engine", "streams", K_INT, 0, 4096, NULL},
     {"engine", "preprocess", K_CHOICE, 0, 0, "keras|tf2015"},
     {"engine", "dct", K_CHOICE, 0, 0, "accurate|fast"},
     {"engine", "max-pixels", K_INT, 1, 1e15, NULL},
@@ -491,6 +492,7 @@ int bn_job_resolve(bn_job *job) {
     if (GIVEN("engine", "backend")) eng.backend = val(job, "engine", "backend");
     if (GIVEN("engine", "batch")) eng.batch = (long long)NUM("engine", "batch");
     if (GIVEN("engine", "threads")) eng.threads = (long long)NUM("engine", "threads");
+    if (GIVEN("engine", "streams")) eng.streams = (long long)NUM("engine", "streams");
     if (GIVEN("engine", "preprocess")) eng.preprocess = val(job, "engine", "preprocess");
     if (GIVEN("engine", "dct")) eng.dct = val(job, "engine", "dct");
     if (GIVEN("engine", "max-pixels")) eng.max_pixels = (long long)NUM("engine", "max-pixels");

@@ -88,9 +88,9 @@ int bn_cmd_run(int argc, char **argv) {
         "mpirun -n R bneck run JOB.ini [--set SECTION.KEY=VALUE]... [options]",
         "A job file is INI: [job] stages, weights, price-per-node-hour; [corpus] images or\n"
         "manifest and the split; [outputs] features, classifier, labels, predictions;\n"
-        "[engine] backend, batch, threads, preprocess, dct, max-pixels, device; [train]\n"
-        "the options of bneck train; [classify] top and another corpus; [shard] index and\n"
-        "count. Keys are the commands' option names. Relative paths in the file are\n"
+        "[engine] backend, batch, threads, streams, preprocess, dct, max-pixels,\n"
+        "precision, calibration, device; [train] the options of bneck train; [classify]\n"
+        "top and another corpus; [shard] index and count. Keys are the commands' option names. Relative paths in the file are\n"
         "relative to the file's folder; those given with --set to the current folder.\n"
         "--set wins over the file, e.g. --set shard.index=$SLURM_ARRAY_TASK_ID.\n"
         "Exit status: 0 done, 1 a stage failed, 2 bad job file or command line, 75 stopped\n"

@@ -81,8 +81,9 @@ int bn_cmd_benchmark(int argc, char **argv) {
     } while (t < seconds);
     double ips = images / t;
     double gflops = ips * 2.0 * (double)bn_inception_v3()->macs / 1e9;
-    printf("benchmark: backend %s, precision %s, batch %lld, threads %d, %lld images in %.2f s (warm-up %.2f s)\n",
-           bn_engine_backend(eng), bn_precision_name(bn_engine_precision(eng)), batch, nthreads, images, t, warm);
+    printf("benchmark: backend %s, precision %s, batch %lld, threads %d, streams %d, %lld images in %.2f s (warm-up %.2f s)\n",
+           bn_engine_backend(eng), bn_precision_name(bn_engine_precision(eng)), batch, nthreads, bn_engine_streams(eng),
+           images, t, warm);
     printf("images/s: %.2f\n", ips);
     printf("GFLOP/s: %.1f\n", gflops);
     printf("engine MiB: %.1f\n", (double)bn_engine_bytes(eng) / 1048576.0);

@@ -102,6 +102,9 @@ static int check_identity_opts(const bn_classify_cfg *o, const bn_classifier *c,
     return 0;
 }
 
+/* The hint under a refusal of the options against the classifier. */
+#define HINT_IDENTITY "classify runs the network as the classifier's features were made (docs/engine.md: precisions)"
+
 /* The engine options of a run with classifier c: o->eng with the precision
  * the classifier's features were made with. Refuses a --precision other
  * than the classifier's, --calibration for a classifier that is not int8,
@@ -173,7 +176,7 @@ static int classify_images(const bn_classify_cfg *o, bn_classify_result *res) {
     bn_norm_parse(c.preprocess, &norm);
     bn_engine_opts eo;
     if (check_identity_opts(o, &c, msg) || engine_opts_for(o, &c, 1, &eo, msg)) {
-        bn_error(NULL, "%s", msg);
+        bn_error(HINT_IDENTITY, "%s", msg);
         bn_classifier_free(&c);
         return BN_EXIT_FAIL;
     }
@@ -199,15 +202,9 @@ static int classify_images(const bn_classify_cfg *o, bn_classify_result *res) {
     }
     int nb = (int)(o->eng.batch < npos ? o->eng.batch : npos);
     bn_engine *eng = bn_engine_open(es, &model, nb, err, sizeof err);
-    if (eng && es->precision == BN_PREC_INT8 && strcmp(es->calib->sha256, c.calibration_sha256)) {
-        /* Hashed before; this catches a file replaced since. */
-        snprintf(err, sizeof err, "%s now has sha256 %s, not the classifier's calibration_sha256 %s", es->calibration,
-                 es->calib->sha256, c.calibration_sha256);
-        bn_engine_free(eng);
-        eng = NULL;
-    }
     if (!eng) {
-        bn_error(NULL, "cannot create the %s %s engine: %s", es->backend, bn_precision_name(es->precision), err);
+        bn_error("bneck --build-info lists the backends and the precisions each offers", "cannot create the %s %s engine: %s",
+                 es->backend, bn_precision_name(es->precision), err);
         bn_engine_setup_free(es);
         bn_model_free(&model);
         bn_classifier_free(&c);
@@ -424,13 +421,17 @@ static int read_classifier(corpus_run *r) {
     const bn_classify_cfg *o = r->o;
     int ok = bn_classifier_read(o->classifier, &r->c, r->err, sizeof r->err) == 0;
     if (!ok) bn_h5_set_msg(r->msg, "%s (bneck train writes the classifier file)", r->err);
-    if (ok && check_identity_opts(o, &r->c, r->msg)) ok = 0;
-    if (ok && engine_opts_for(o, &r->c, r->rank == 0, &r->eng, r->msg)) ok = 0;
+    const char *hint = NULL;
+    if (ok && (check_identity_opts(o, &r->c, r->msg) || engine_opts_for(o, &r->c, r->rank == 0, &r->eng, r->msg))) {
+        ok = 0;
+        hint = HINT_IDENTITY;
+    }
     if (ok) {
         bn_engine_setup es;
         if (bn_engine_opts_check(&r->eng, &es, r->err, sizeof r->err)) {
             bn_h5_set_msg(r->msg, "%s (the classifier %s is %s)", r->err, o->classifier, r->c.precision);
             ok = 0;
+            hint = "bneck classify --help lists the engine options";
         }
     }
     if (ok && r->rank == 0) {
@@ -442,7 +443,7 @@ static int read_classifier(corpus_run *r) {
             ok = 0;
         }
     }
-    return agree(r, ok, NULL);
+    return agree(r, ok, hint);
 }
 
 /* The features of the corpus: the extract stage, with the classifier's

@@ -161,11 +161,11 @@ static void settings_json(char *out, size_t len, const bn_extract_cfg *cfg, cons
     const bn_engine_opts *e = &cfg->eng;
     snprintf(out, len,
              "{\"%s\": \"%s\", \"weights\": \"%s\", \"backend\": \"%s\", \"precision\": \"%s\", \"calibration\": \"%s\", "
-             "\"batch\": %lld, \"threads\": %d, "
+             "\"batch\": %lld, \"threads\": %d, \"streams\": %d, "
              "\"ranks\": %d, \"preprocess\": \"%s\", \"dct\": \"%s\", \"validation_percentage\": %g, "
              "\"testing_percentage\": %g, \"max_pixels\": %lld, \"shard\": \"%d/%d\"}",
              cfg->manifest ? "manifest" : "image_dir", cfg->manifest ? cfg->manifest : cfg->images, cfg->weights,
-             es->backend, bn_precision_name(es->precision), es->calibration ? es->calibration : "", e->batch, es->threads, ranks, e->preprocess ? e->preprocess : "keras",
+             es->backend, bn_precision_name(es->precision), es->calibration ? es->calibration : "", e->batch, es->threads, es->streams, ranks, e->preprocess ? e->preprocess : "keras",
              e->dct ? e->dct : "accurate", cfg->validation_pct, cfg->testing_pct, es->dopts.max_pixels, cfg->shard_index,
              cfg->shard_count);
 }

@@ -39,7 +39,7 @@ int main(void) {
     float *full = malloc(MAXB * BN_FEATURES * sizeof(float)), *part = malloc(MAXB * BN_FEATURES * sizeof(float));
     for (size_t b = 0; b < sizeof backends / sizeof backends[0]; b++) {
         char err[256];
-        bn_engine_config cfg = {&m, backends[b], BN_PREC_FP32, NULL, MAXB, 2};
+        bn_engine_config cfg = {&m, backends[b], BN_PREC_FP32, NULL, MAXB, 2, 0};
         bn_engine *e = bn_engine_create(&cfg, err, sizeof err);
         CHECK(e != NULL, "%s engine: %s", backends[b], err);
         if (!e) continue;
@@ -68,6 +68,47 @@ int main(void) {
                   worst, worst_rel);
         }
         bn_engine_free(e);
+        /* Streams (a backend state per thread, each on a slice of the batch)
+         * against one state running both threads: the same rows. */
+        bn_engine_config one = cfg;
+        one.streams = 1;
+        bn_engine *e1 = bn_engine_create(&one, err, sizeof err);
+        CHECK(e1 != NULL, "%s engine, 1 stream: %s", backends[b], err);
+        if (!e1) continue;
+        CHECK(bn_engine_streams(e1) == 1, "%s: asked for 1 stream, got %d", backends[b], bn_engine_streams(e1));
+        bn_engine_forward(e1, in, MAXB, part);
+        double worst = 0;
+        for (size_t k = 0; k < (size_t)MAXB * BN_FEATURES; k++)
+            if (fabs((double)part[k] - full[k]) > worst) worst = fabs((double)part[k] - full[k]);
+        CHECK(worst == 0.0, "%s: 1 stream of 2 threads differs from the default streams by %g", backends[b], worst);
+        bn_engine_free(e1);
+    }
+    /* The default is a stream per thread where the backend can run side by
+     * side, and one where it cannot (gemm: OpenBLAS threads are process-wide). */
+    {
+        char err[256];
+        bn_engine_config cfg = {&m, "gemm", BN_PREC_FP32, NULL, MAXB, 2, 0};
+        bn_engine *e = bn_engine_create(&cfg, err, sizeof err);
+        CHECK(e && bn_engine_streams(e) == 1, "gemm: default streams %d, want 1 (%s)", e ? bn_engine_streams(e) : -1, err);
+        bn_engine_free(e);
+        cfg.streams = 2;
+        e = bn_engine_create(&cfg, err, sizeof err);
+        CHECK(!e && strstr(err, "one stream"), "gemm with 2 streams: want a refusal, got %s", e ? "an engine" : err);
+        bn_engine_free(e);
+        cfg.backend = "ref";
+        cfg.streams = 3;
+        e = bn_engine_create(&cfg, err, sizeof err);
+        CHECK(!e && strstr(err, "3 streams need at least as many threads"), "3 streams on 2 threads: got %s",
+              e ? "an engine" : err);
+        bn_engine_free(e);
+#ifdef HAVE_DNNL
+        cfg.backend = "dnnl";
+        cfg.streams = 0;
+        e = bn_engine_create(&cfg, err, sizeof err);
+        CHECK(e && bn_engine_streams(e) == 2, "dnnl on 2 threads: default streams %d, want 2 (%s)",
+              e ? bn_engine_streams(e) : -1, err);
+        bn_engine_free(e);
+#endif
     }
     free(full);
     free(part);
