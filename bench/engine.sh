@@ -18,6 +18,11 @@
 #         through a tf.function, tf.config.threading intra-op THREADS, inter-op 1;
 #       - PyTorch + torchvision inception_v3 from Debian: eval, torch.no_grad(),
 #         torch.set_num_threads, channels_last model and input;
+#       OpenVINO runs twice: one stream of THREADS threads on the whole batch
+#       (LATENCY), and OV_STREAMS streams (default THREADS; THROUGHPUT, an
+#       AsyncInferQueue of that many requests, each on a slice of the batch),
+#       as bneck runs a stream per thread by default (--streams); batches that
+#       do not split evenly are left out of the streams runs;
 #       OpenVINO and TF-Keras run under PEERS_PYTHON (bench/peers.py), a
 #       virtual environment set up for the benchmark, never part of the build:
 #         python3 -m venv V && V/bin/pip install tensorflow-cpu==2.21.0 \
@@ -56,7 +61,9 @@
 #   PRECISIONS (bneck's, default "fp32 bf16 int8"), BACKEND (default cpu),
 #   PYTHON3 (for PyTorch, default /usr/bin/python3), PEERS_PYTHON (OpenVINO,
 #   NNCF and TF-Keras; unset: those peers are skipped),
-#   PEAK_OPS (override ops per cycle per core, e.g. "fp32=32 bf16=32 int8=64").
+#   PEAK_OPS (override ops per cycle per core, e.g. "fp32=32 bf16=32 int8=64"),
+#   OV_STREAMS (OpenVINO's streams run, default THREADS; 1 = none),
+#   BNECK_STREAMS (passed to bneck as --streams; default: bneck's own default).
 set -euo pipefail
 export LC_ALL=C
 bneck=${BNECK:-./bneck}
@@ -69,6 +76,8 @@ precisions=${PRECISIONS:-"fp32 bf16 int8"}
 backend=${BACKEND:-cpu}
 py=${PYTHON3:-/usr/bin/python3}
 peers_py=${PEERS_PYTHON:-}
+ov_streams=${OV_STREAMS:-$threads}
+bneck_streams=${BNECK_STREAMS:-}
 here=$(cd "$(dirname "$0")" && pwd)
 gflop_per_image=11.42
 ncal=32
@@ -167,6 +176,7 @@ if [ "$have_ov" = 1 ]; then
     [ -s "$out/ov_f32.xml" ] || refused[ov-f32]=${refused[ov-f32]:-"no converted model"}
     [ -z "${refused[ov-f32]:-}" ] || refused[ov-bf16]=${refused[ov-f32]}
     [ -s "$out/ov_int8.xml" ] || refused[ov-int8]=${refused[ov-f32]:-"no NNCF int8 model (nncf missing or failed: $out/peers-prepare.log)"}
+    for e in f32 bf16 int8; do [ -z "${refused[ov-$e]:-}" ] || refused[ov-$e-s]=${refused[ov-$e]}; done
 fi
 
 # ------------------------------------------------------------------ the engines
@@ -179,6 +189,12 @@ if [ "$have_ov" = 1 ]; then
     name[ov-f32]="OpenVINO"; class[ov-f32]=fp32
     name[ov-bf16]="OpenVINO"; class[ov-bf16]=bf16
     name[ov-int8]="OpenVINO+NNCF"; class[ov-int8]=int8
+    if [ "$ov_streams" -gt 1 ]; then
+        keys+=(ov-f32-s ov-bf16-s ov-int8-s)
+        name[ov-f32-s]="OpenVINO-${ov_streams}s"; class[ov-f32-s]=fp32
+        name[ov-bf16-s]="OpenVINO-${ov_streams}s"; class[ov-bf16-s]=bf16
+        name[ov-int8-s]="OV+NNCF-${ov_streams}s"; class[ov-int8-s]=int8
+    fi
 fi
 if [ "$have_peers" = 1 ]; then keys+=(keras); name[keras]="TF-Keras"; class[keras]=fp32; fi
 if [ "$have_torch" = 1 ]; then keys+=(torch); name[torch]="PyTorch"; class[torch]=fp32; fi
@@ -356,6 +372,7 @@ measure() {
             local p=${key#bneck-} args=()
             [ "$p" = fp32 ] && [ "$bneck_has_precision" = 0 ] || args+=(--precision "$p")
             [ "$p" != int8 ] || args+=(--calibration "$cal_h5")
+            [ -z "$bneck_streams" ] || args+=(--streams "$bneck_streams")
             "$bneck" benchmark --weights "$weights" --backend "$backend" "${args[@]}" --batch "$b" \
                 --threads "$threads" --seconds "$secs" > "$log" 2>&1 || rc=$?
             if [ "$rc" != 0 ]; then refused[$key]="$(why "$log")"; return 1; fi
@@ -363,7 +380,8 @@ measure() {
             # What bneck says it ran ("benchmark: backend B, precision P, ..."), and its warnings.
             ran[$key]=$(sed -n 's/^benchmark:.*[ ,]precision[: ]*\([a-z0-9]*\).*/\1/p' "$log" | head -n 1)
             ran[$key]=${ran[$key]:-$p}
-            ran_detail[$key]=$(grep -i 'warning' "$log" | head -n 2 | tr '\n' ' ' | cut -c1-200) || true ;;
+            ran_detail[$key]="$(sed -n 's/^benchmark:.*\(streams [0-9]*\).*/\1/p' "$log" | head -n 1)"
+            ran_detail[$key]="${ran_detail[$key]:-streams ?} $(grep -i 'warning' "$log" | head -n 2 | tr '\n' ' ' | cut -c1-200)" || true ;;
         torch)
             OMP_NUM_THREADS=$threads "$py" "$out/peer.py" "$b" "$secs" "$threads" "$weights" "$here/../tests" \
                 > "$log" 2>&1 || rc=$?
@@ -371,7 +389,9 @@ measure() {
             res=$(awk '/^images\/s/ { print $2 + 0, $6 + 0 }' "$log")
             ran[$key]=fp32 ;;
         *)
-            "$peers_py" "$here/peers.py" run "$key" "$b" "$secs" "$threads" "$weights" "$out" > "$log" 2>&1 || rc=$?
+            local engine=$key st=1
+            if [[ $key == *-s ]]; then engine=${key%-s}; st=$ov_streams; fi
+            "$peers_py" "$here/peers.py" run "$engine" "$b" "$secs" "$threads" "$weights" "$out" $st > "$log" 2>&1 || rc=$?
             if [ "$rc" != 0 ]; then refused[$key]="failed at batch $b: $(tail -n 2 "$log" | tr '\n' ' ')"; return 1; fi
             res=$(awk '/^images\/s/ { print $2 + 0, $6 + 0 }' "$log")
             # The precision the peer really ran, in bneck's names (OpenVINO says f32, u8, ...).
@@ -411,6 +431,7 @@ for r in $(seq "$rounds"); do
         line=""
         for key in "${keys[@]}"; do
             [ -z "${refused[$key]:-}" ] || continue
+            [[ $key != ov-*-s ]] || [ $((b % ov_streams)) = 0 ] || continue  # a batch the streams cannot split
             res=""
             measure "$key" "$b" || { echo "  $key: ${refused[$key]}" >&2; continue; }
             read -r x y <<< "$res"
@@ -434,6 +455,7 @@ done
 gemm_ips=0
 if [ -n "${bi[bneck-fp32]:-}" ]; then
     saved_backend=$backend; backend=gemm
+    saved_ran=${ran[bneck-fp32]:-}; saved_detail=${ran_detail[bneck-fp32]:-}
     for r in $(seq "$rounds"); do
         res=""
         measure bneck-fp32 "${bb[bneck-fp32]}" || break
@@ -441,6 +463,7 @@ if [ -n "${bi[bneck-fp32]:-}" ]; then
     done
     backend=$saved_backend
     unset 'refused[bneck-fp32]'
+    ran[bneck-fp32]=$saved_ran; ran_detail[bneck-fp32]=$saved_detail  # the gemm runs' log is information only
 fi
 
 children_cpu

@@ -18,7 +18,7 @@ bneck's build.
       bias correction) on every image of CAL_INPUT.npy, the network input
       (N, 299, 299, 3) float32 that bneck dumped (--dump-input, keras
       preprocessing x/127.5 - 1), and saves DIR/ov_int8.xml.
-  peers.py run ENGINE BATCH SECONDS THREADS KERAS_WEIGHTS.h5 DIR
+  peers.py run ENGINE BATCH SECONDS THREADS KERAS_WEIGHTS.h5 DIR [STREAMS]
       One measurement, in its own process so that the peak RSS is its own:
       ENGINE is keras, ov-f32, ov-bf16 or ov-int8. Random input in [-1, 1] of
       the batch, one or two warm-up passes, then passes until SECONDS have
@@ -33,7 +33,10 @@ Settings: Keras: tf.config.threading intra-op THREADS, inter-op 1, the model
 called through a tf.function at the batch (no per-call predict overhead).
 OpenVINO: CPU plugin, INFERENCE_NUM_THREADS THREADS, NUM_STREAMS 1,
 PERFORMANCE_HINT LATENCY, the model reshaped to the batch, one infer request;
-ov-bf16 adds INFERENCE_PRECISION_HINT bf16, ov-f32 sets it to f32.
+ov-bf16 adds INFERENCE_PRECISION_HINT bf16, ov-f32 sets it to f32. With
+STREAMS S > 1 (OpenVINO only): NUM_STREAMS S, PERFORMANCE_HINT THROUGHPUT, the
+model reshaped to BATCH / S and S infer requests of an AsyncInferQueue run
+side by side on the slices of each batch (as bneck --streams does).
 """
 import collections
 import os
@@ -128,36 +131,50 @@ def run_keras(weights, batch, secs, threads):
     return ips, "float32", "tf %s intra %d inter 1" % (tf.__version__, threads)
 
 
-def run_openvino(engine, d, batch, secs, threads):
+def run_openvino(engine, d, batch, secs, threads, streams=1):
     import numpy as np
     import openvino as ov
     core = ov.Core()
     path = os.path.join(d, "ov_int8.xml" if engine == "ov-int8" else "ov_f32.xml")
     if not os.path.exists(path):
         raise SystemExit("FAIL: %s does not exist (peers.py prepare)" % path)
+    if streams < 1 or batch % streams:
+        raise SystemExit("FAIL: batch %d does not split into %d streams" % (batch, streams))
     model = core.read_model(path)
-    model.reshape([batch, 299, 299, 3])
-    cfg = {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"}
+    model.reshape([batch // streams, 299, 299, 3])
+    cfg = {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": streams,
+           "PERFORMANCE_HINT": "LATENCY" if streams == 1 else "THROUGHPUT"}
     if engine == "ov-bf16":
         cfg["INFERENCE_PRECISION_HINT"] = "bf16"
     elif engine == "ov-f32":
         cfg["INFERENCE_PRECISION_HINT"] = "f32"
     compiled = core.compile_model(model, "CPU", cfg)
     hint = str(compiled.get_property("INFERENCE_PRECISION_HINT")).replace("<Type: ", "").strip("'>")
+    got = int(compiled.get_property("NUM_STREAMS"))
     convs = collections.Counter()
     for op in compiled.get_runtime_model().get_ordered_ops():
         rt = op.get_rt_info()
         if "layerType" in rt and rt["layerType"].astype(str) == "Convolution":
             convs[rt["runtimePrecision"].astype(str) if "runtimePrecision" in rt else "?"] += 1
     ran, k = convs.most_common(1)[0] if convs else ("?", 0)
-    req = compiled.create_infer_request()
     x = np.random.default_rng(1).uniform(-1, 1, (batch, 299, 299, 3)).astype(np.float32)
+    if streams == 1:
+        req = compiled.create_infer_request()
 
-    def step():
-        req.infer({0: x})
+        def step():
+            req.infer({0: x})
+    else:
+        queue = ov.AsyncInferQueue(compiled, streams)
+        part = batch // streams
+        slices = [np.ascontiguousarray(x[i * part:(i + 1) * part]) for i in range(streams)]
+
+        def step():
+            for s in slices:
+                queue.start_async({0: s})
+            queue.wait_all()
     ips = timed(step, batch, secs)
-    detail = "convolutions %s; compiled INFERENCE_PRECISION_HINT %s" % (
-        ", ".join("%d %s" % (n, p) for p, n in convs.most_common()), hint)
+    detail = "convolutions %s; compiled INFERENCE_PRECISION_HINT %s; streams %d" % (
+        ", ".join("%d %s" % (n, p) for p, n in convs.most_common()), hint, got)
     return ips, ran, detail
 
 
@@ -166,20 +183,21 @@ def main(argv):
         return cmd_info()
     if len(argv) == 5 and argv[1] == "prepare":
         return cmd_prepare(argv[2], argv[3], argv[4])
-    if len(argv) == 8 and argv[1] == "run":
+    if len(argv) in (8, 9) and argv[1] == "run":
         engine, batch, secs, threads, weights, d = argv[2], int(argv[3]), float(argv[4]), \
             int(argv[5]), argv[6], argv[7]
+        streams = int(argv[8]) if len(argv) == 9 else 1
         if engine == "keras":
             ips, ran, detail = run_keras(weights, batch, secs, threads)
         elif engine in ("ov-f32", "ov-bf16", "ov-int8"):
-            ips, ran, detail = run_openvino(engine, d, batch, secs, threads)
+            ips, ran, detail = run_openvino(engine, d, batch, secs, threads, streams)
         else:
             print("FAIL: unknown engine %s" % engine)
             return 2
         print("images/s %.3f peak RSS MiB %.0f ran %s %s" % (ips, rss_mib(), ran, detail))
         return 0
     print("usage: peers.py info | prepare KERAS.h5 CAL.npy DIR | "
-          "run keras|ov-f32|ov-bf16|ov-int8 BATCH SECONDS THREADS KERAS.h5 DIR", file=sys.stderr)
+          "run keras|ov-f32|ov-bf16|ov-int8 BATCH SECONDS THREADS KERAS.h5 DIR [STREAMS]", file=sys.stderr)
     return 2
 
 

@@ -641,10 +641,8 @@ static int int8_scales(dctx *c, const bn_calib *cal) {
         if (l->op != BN_OP_CONV) continue;
         int k = l->conv;
         size_t K = (size_t)l->kh * l->kw * l->cin;
-        int8_t *q = mallocCheck(K * (size_t)l->cout);
         c->wscale[k] = mallocCheck(sizeof(float) * (size_t)l->cout);
-        bn_quant_weights(c->m->w[k], K, l->cout, q, c->wscale[k]);
-        free(q);
+        bn_quant_weight_scales(c->m->w[k], K, l->cout, c->wscale[k]); /* the reorder to s8 quantizes with them */
 #if !DN3
         float ss = c->tscale[l->src], sd = c->tscale[l->dst];
         c->oscale[k] = mallocCheck(sizeof(float) * (size_t)l->cout);

@@ -159,7 +159,7 @@ bn_engine *bn_engine_create(const bn_engine_config *cfg, char *err, size_t errle
         return NULL;
     }
     const bn_backend_ops *ops = find(name);
-    int streams = cfg->streams > 0 ? cfg->streams : ops->concurrent ? cfg->threads : 1;
+    int streams = cfg->streams > 0 ? cfg->streams : 1;
     if (streams > cfg->max_batch) streams = cfg->max_batch;
     if (cfg->streams > 0 && streams > cfg->threads) {
         snprintf(err, errlen, "%d streams need at least as many threads (this run has %d)", streams, cfg->threads);

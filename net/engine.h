@@ -38,7 +38,7 @@ typedef struct {
     int max_batch;          /* largest batch forward() accepts, >= 1 */
     int threads;            /* threads the engine may use, >= 1 */
     int streams;            /* backend states run side by side on slices of each batch, threads shared
-                               among them; 0 = the backend's choice (one per thread where it can) */
+                               among them (backends marked concurrent only); 0 = 1 */
 } bn_engine_config;
 
 typedef struct bn_engine bn_engine;

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void bn_quant_weights(const float *w, size_t K, int cout, int8_t *q, float *scale) {
+void bn_quant_weight_scales(const float *w, size_t K, int cout, float *scale) {
     for (int o = 0; o < cout; o++) {
         float m = 0.0f;
         for (size_t k = 0; k < K; k++) {
@@ -25,6 +25,10 @@ void bn_quant_weights(const float *w, size_t K, int cout, int8_t *q, float *scal
         }
         scale[o] = m > 0.0f ? m / 127.0f : 1.0f;
     }
+}
+
+void bn_quant_weights(const float *w, size_t K, int cout, int8_t *q, float *scale) {
+    bn_quant_weight_scales(w, K, cout, scale);
     for (size_t k = 0; k < K; k++)
         for (int o = 0; o < cout; o++) {
             float v = nearbyintf(w[k * (size_t)cout + o] / scale[o]);

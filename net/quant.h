@@ -52,6 +52,8 @@ int bn_calib_write(const char *path, bn_calib *c, char *err, size_t errlen);
  * symmetrically per output channel: scale[o] = max_k |w[k][o]| / 127 (1 when
  * the column is all zero), q[k][o] = round(w[k][o] / scale[o]). */
 void bn_quant_weights(const float *w, size_t K, int cout, int8_t *q, float *scale);
+/* The scales alone (for a backend whose library quantizes the kernel). */
+void bn_quant_weight_scales(const float *w, size_t K, int cout, float *scale);
 
 /* ------------------------------------------------------------ thresholds */
 

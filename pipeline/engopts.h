@@ -25,7 +25,7 @@ typedef struct {
     long long max_pixels;   /* images with more pixels are refused, checked from the header */
     const char *precision;  /* "fp32" | "bf16" | "int8"; NULL = the command's default (classify: the classifier's) */
     const char *calibration;/* int8: the calibration file (bneck calibrate), or NULL */
-    long long streams;      /* engine states run side by side, sharing the threads; 0 = the backend's choice */
+    long long streams;      /* engine states run side by side, sharing the threads; 0 = 1 */
 } bn_engine_opts;
 
 /* The defaults every command starts from. */
@@ -56,8 +56,8 @@ static inline const char *bn_engine_dct_shown(const char *pre_default) {
      "convolution arithmetic; int8 needs --calibration"},                                                     \
     {"calibration", 0, BN_OPT_STRING, &(eo)->calibration, "CAL.h5", NULL, 0, 0, NULL,                           \
      "int8 activation scales written by bneck calibrate"},                                                    \
-    {"streams", 0, BN_OPT_INT, &(eo)->streams, "N", "one per thread (dnnl, ref)", 0, 4096, NULL,               \
-     "engine copies run side by side on slices of a batch (0 = default)"}
+    {"streams", 0, BN_OPT_INT, &(eo)->streams, "N", "1", 0, 4096, NULL,                                        \
+     "engine copies side by side, each on a slice of a batch and its share of the threads (dnnl, ref)"}
 
 /* The group resolved into the engine's and the decoder's types. */
 typedef struct {
@@ -68,7 +68,7 @@ typedef struct {
     bn_norm norm;         /* parsed preprocess */
     bn_decode_opts dopts; /* max_pixels, dct */
     int threads;          /* threads to run: the option, or the node default */
-    int streams;          /* --streams; 0 = the backend's choice */
+    int streams;          /* --streams; 0 = 1 */
 } bn_engine_setup;
 
 /* Check the group and resolve it. Returns 0, or -1 with a one-line reason

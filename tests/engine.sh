@@ -71,4 +71,22 @@ x, ref = np.load(sys.argv[1]), np.load(sys.argv[2])
 assert np.isnan(x[1]).all() and np.isfinite(x[[0, 2]]).all()
 assert (np.linalg.norm(x[[0, 2]] - ref[:2], axis=1) / np.linalg.norm(ref[:2], axis=1)).max() <= 1e-4
 PY
+# --streams: two copies of the engine on 2 threads give the same bits as one
+# (the cpu backend; with gemm, the only one without oneDNN, it is refused).
+cpu=$("$BNECK" --build-info | awk '$1 == "dnnl" && $2 == "built" { print "dnnl" }')
+if [ "$cpu" = dnnl ]; then
+    "$BNECK" features --weights "$tmp/w.h5" --batch 7 --threads 2 --streams 1 --out "$tmp/s1.npy" "${imgs[@]}"
+    "$BNECK" features --weights "$tmp/w.h5" --batch 7 --threads 2 --streams 2 --out "$tmp/s2.npy" "${imgs[@]}"
+    cmp -s "$tmp/s1.npy" "$tmp/s2.npy" || fail "--streams 2 changed the features"
+fi
+set +e
+"$BNECK" features --weights "$tmp/w.h5" --threads 2 --streams 3 "${imgs[0]}" > /dev/null 2> "$tmp/err"; rc=$?
+set -e
+[ "$rc" = 2 ] && grep -q -- "--streams 3 is more than the 2 threads" "$tmp/err" ||
+    fail "--streams 3 on 2 threads: want a usage error, got $rc: $(cat "$tmp/err")"
+set +e
+"$BNECK" features --weights "$tmp/w.h5" --backend gemm --threads 2 --streams 2 "${imgs[0]}" "${imgs[1]}" > /dev/null 2> "$tmp/err"; rc=$?
+set -e
+[ "$rc" != 0 ] && grep -q "backend 'gemm' runs one stream" "$tmp/err" ||
+    fail "gemm with --streams 2: want a refusal, got $rc: $(cat "$tmp/err")"
 echo "engine: all checks passed"
