@@ -21,6 +21,12 @@ run --version; [ "$rc" = 0 ] && grep -q '^bneck [0-9]' "$tmp/out" || fail "--ver
 run --build-info
 [ "$rc" = 0 ] || fail "--build-info exited $rc"
 for k in MPI "parallel HDF5" CBLAS JPEG PNG oneDNN CUDA; do grep -q "$k" "$tmp/out" || fail "--build-info lacks $k"; done
+# It says only what was built: without a built cuda backend, the CUDA line
+# must not read as if CUDA were in use.
+if ! grep -qE '^  cuda +built' "$tmp/out"; then
+    grep -E '^  CUDA/cuDNN \.+ ' "$tmp/out" | grep -qE ' (no|not found.*|.*not used.*)$' ||
+        fail "--build-info claims CUDA without a cuda backend: $(grep CUDA "$tmp/out")"
+fi
 
 # Each command's --help lists every option with its default.
 run corpus --help
