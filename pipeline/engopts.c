@@ -50,6 +50,19 @@ int bn_engine_opts_check(const bn_engine_opts *eo, bn_engine_setup *out, char *e
     out->dopts.max_pixels = eo->max_pixels > 0 ? eo->max_pixels : BN_DEFAULT_MAX_PIXELS;
     out->dopts.dct_fast = eo->dct && !strcmp(eo->dct, "fast");
     out->threads = eo->threads > 0 ? (int)eo->threads : bn_default_threads();
+    out->device = BN_DEVICE_AUTO;
+    if (eo->device && bn_device_mode_parse(eo->device, &out->device)) {
+        snprintf(err, errlen, "unknown device '%s' (auto, cpu or gpu)", eo->device);
+        return -1;
+    }
+    if (out->device == BN_DEVICE_GPU) {
+        char why[128];
+        if (bn_device_count(why, sizeof why) == 0) {
+            snprintf(err, errlen, "--device gpu: %s; use --device auto or cpu", why);
+            return -1;
+        }
+    }
+    out->ranks_per_gpu = eo->ranks_per_gpu > 0 ? (int)eo->ranks_per_gpu : 1;
     out->streams = (int)eo->streams;
     if (out->streams > out->threads) {
         snprintf(err, errlen, "--streams %d is more than the %d thread%s of this rank (each stream needs one)", out->streams,

@@ -12,6 +12,7 @@
 #include "io/image.h"
 #include "net/engine.h"
 #include "net/quant.h"
+#include "pipeline/device.h"
 
 #include <stddef.h>
 #include <string.h>
@@ -26,10 +27,12 @@ typedef struct {
     const char *precision;  /* "fp32" | "bf16" | "int8"; NULL = the command's default (classify: the classifier's) */
     const char *calibration;/* int8: the calibration file (bneck calibrate), or NULL */
     long long streams;      /* engine states run side by side, sharing the threads; 0 = 1 */
+    const char *device;     /* "auto" | "cpu" | "gpu" */
+    long long ranks_per_gpu;/* node-local ranks that share one GPU */
 } bn_engine_opts;
 
 /* The defaults every command starts from. */
-#define BN_ENGINE_OPTS_INIT {"cpu", 8, 0, "keras", "accurate", BN_DEFAULT_MAX_PIXELS, "fp32", NULL, 0}
+#define BN_ENGINE_OPTS_INIT {"cpu", 8, 0, "keras", "accurate", BN_DEFAULT_MAX_PIXELS, "fp32", NULL, 0, "auto", 1}
 
 /* The --dct default as --help shows it: "accurate", or pre_default itself
  * when that is not a preprocess name ("the classifier's"). */
@@ -57,7 +60,11 @@ static inline const char *bn_engine_dct_shown(const char *pre_default) {
     {"calibration", 0, BN_OPT_STRING, &(eo)->calibration, "CAL.h5", NULL, 0, 0, NULL,                           \
      "int8 activation scales written by bneck calibrate"},                                                    \
     {"streams", 0, BN_OPT_INT, &(eo)->streams, "N", "1", 0, 4096, NULL,                                        \
-     "engine copies side by side, each on a slice of a batch and its share of the threads (dnnl, ref)"}
+     "engine copies side by side, each on a slice of a batch and its share of the threads (dnnl, ref)"},     \
+    {"device", 0, BN_OPT_CHOICE, &(eo)->device, NULL, "auto", 0, 0, "auto|cpu|gpu",                           \
+     "where the network runs: auto takes a GPU when the node has one for this rank"},                        \
+    {"ranks-per-gpu", 0, BN_OPT_INT, &(eo)->ranks_per_gpu, "N", "1", 1, 4096, NULL,                           \
+     "node-local ranks that share a GPU; ranks beyond the GPUs run on the CPU"}
 
 /* The group resolved into the engine's and the decoder's types. */
 typedef struct {
@@ -69,6 +76,8 @@ typedef struct {
     bn_decode_opts dopts; /* max_pixels, dct */
     int threads;          /* threads to run: the option, or the node default */
     int streams;          /* --streams; 0 = 1 */
+    bn_device_mode device; /* --device */
+    int ranks_per_gpu;    /* --ranks-per-gpu */
 } bn_engine_setup;
 
 /* Check the group and resolve it. Returns 0, or -1 with a one-line reason

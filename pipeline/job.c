@@ -33,7 +33,8 @@ static const struct {
     {"outputs", "labels", K_PATH, 0, 0, NULL},
     {"outputs", "predictions", K_PATH, 0, 0, NULL},
     {"engine", "backend", K_CHOICE, 0, 0, NULL},
-    {"engine", "device", K_CHOICE, 0, 0, "cpu"},
+    {"engine", "device", K_CHOICE, 0, 0, "auto|cpu|gpu"},
+    {"engine", "ranks-per-gpu", K_INT, 1, 4096, NULL},
     {"engine", "batch", K_INT, 1, 4096, NULL},
     {"engine", "threads", K_INT, 0, 4096, NULL},
     {"engine", "streams", K_INT, 0, 4096, NULL},
@@ -477,7 +478,7 @@ int bn_job_resolve(bn_job *job) {
 #define GIVEN(s, k) given[idx(s, k)]
 #define NUM(s, k) num[idx(s, k)]
     job->price_per_node_hour = GIVEN("job", "price-per-node-hour") ? NUM("job", "price-per-node-hour") : -1;
-    job->device = GIVEN("engine", "device") ? val(job, "engine", "device") : "cpu";
+    job->device = GIVEN("engine", "device") ? val(job, "engine", "device") : "auto";
     const char *progress = GIVEN("job", "progress") ? val(job, "job", "progress") : "auto";
     long long sidx = GIVEN("shard", "index") ? (long long)NUM("shard", "index") : 0;
     long long scount = GIVEN("shard", "count") ? (long long)NUM("shard", "count") : 1;
@@ -493,6 +494,8 @@ int bn_job_resolve(bn_job *job) {
     if (GIVEN("engine", "batch")) eng.batch = (long long)NUM("engine", "batch");
     if (GIVEN("engine", "threads")) eng.threads = (long long)NUM("engine", "threads");
     if (GIVEN("engine", "streams")) eng.streams = (long long)NUM("engine", "streams");
+    eng.device = job->device;
+    if (GIVEN("engine", "ranks-per-gpu")) eng.ranks_per_gpu = (long long)NUM("engine", "ranks-per-gpu");
     if (GIVEN("engine", "preprocess")) eng.preprocess = val(job, "engine", "preprocess");
     if (GIVEN("engine", "dct")) eng.dct = val(job, "engine", "dct");
     if (GIVEN("engine", "max-pixels")) eng.max_pixels = (long long)NUM("engine", "max-pixels");

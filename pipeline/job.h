@@ -31,7 +31,7 @@ typedef struct {
     int stages[BN_JOB_MAX_STAGES];
     int nstages;
     double price_per_node_hour; /* -1: not given */
-    const char *device;   /* "cpu" */
+    const char *device;   /* "auto" | "cpu" | "gpu" (engine.device) */
     bn_extract_cfg extract;
     bn_train_cfg train;
     bn_classify_cfg classify;

@@ -228,6 +228,7 @@ typedef struct {
     long long ntodo;           /* images to do */
     long long ndone_before;    /* images done by earlier runs */
     bn_engine *eng;            /* the network */
+    bn_device dev;             /* where it runs (start_engine) */
     bn_dispatch *disp;         /* work sharing */
     bn_rank_timing me;         /* this rank's timing row */
     int write_failed;          /* this rank could not write rows */
@@ -356,6 +357,22 @@ static void drop_new_store(run_t *R) {
  * features file this run created is removed when the engine fails. */
 static int start_engine(run_t *R) {
     int batch = (int)R->cfg->eng.batch;
+    /* The device: node-local rank against the node's GPUs (pipeline/device.h). */
+    int lr = 0, ls = 1;
+    bn_device_local(R->comm, &lr, &ls);
+    char why[128] = "";
+    int ngpus = R->es.device == BN_DEVICE_CPU ? 0 : bn_device_count(why, sizeof why);
+    int ok = bn_device_assign(R->es.device, lr, ls, ngpus, R->es.ranks_per_gpu, why, &R->dev, R->err, sizeof R->err) == 0;
+    if (!ok) bn_error("bneck --build-info says whether this build has a GPU backend", "%s", R->err);
+    if (!all_agree(R->comm, ok)) {
+        drop_new_store(R);
+        return -1;
+    }
+    if (R->dev.gpu >= 0)
+        bn_verbose("device: GPU %d (node-local rank %d of %d, %d usable GPUs)", R->dev.gpu, lr, ls, ngpus);
+    else
+        bn_verbose("device: CPU (--device %s; node-local rank %d of %d; %d usable GPUs%s%s)",
+                   bn_device_mode_name(R->es.device), lr, ls, ngpus, why[0] ? ": " : "", why);
     R->eng = bn_engine_open(&R->es, &R->model, batch, R->err, sizeof R->err);
     if (!R->eng)
         bn_error(NULL, "cannot create the %s %s engine: %s", R->es.backend, bn_precision_name(R->es.precision), R->err);

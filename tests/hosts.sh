@@ -60,7 +60,7 @@ run() {
         echo "=== $name: $label ($((SECONDS - t)) s)"
     }
     step extract "$@" "$BNECK" extract --images cc --weights "$tmp/w.h5" --out "$d/f.h5" "${eng[@]}" \
-        --batch $batch "${pct[@]}" --progress log
+        --batch $batch "${pct[@]}" --progress log -v
     # Train and classify read the 1-rank files, so each compares one command.
     step train "$@" "$BNECK" train --features "$tmp/one/f.h5" --out "$d/cls.h5" --steps 100 --eval-interval 20
     step classify "$@" "$BNECK" classify --weights "$tmp/w.h5" --classifier "$tmp/one/cls.h5" --images new \
@@ -90,6 +90,13 @@ for r in 2 3; do
           if ($2 + $3 == 0 && units > r) bad = bad " " $1 }
         END { if (bad != "") { print "ranks without work:" bad; exit 1 } }' ||
         fail "h$r: a rank did no image although there are $units work units for $r ranks"
+done
+
+# Each host is a node of its own: every rank is node-local rank 0 of 1
+# (MPI_Comm_split_type), which is what maps ranks to a node's GPUs.
+for r in 2 3; do
+    n=$(grep -c "device: CPU (--device auto; node-local rank 0 of 1;" "$tmp/h$r/extract.log" || true)
+    [ "$n" = "$r" ] || { grep "device:" "$tmp/h$r/extract.log"; fail "h$r: $n of $r ranks see themselves alone on their node"; }
 done
 
 "$PY" - "$tmp" <<'PY' || fail "results differ from the 1-rank run"
