@@ -54,44 +54,147 @@ typedef struct {
     float *input;             /* (batch, 299, 299, 3) preprocessed images */
 } job_t;
 
-/* The decode thread and its hand-over with the main thread. */
+/* One decode thread of the pool: its own decoder state and pixels. */
+struct decoder;
 typedef struct {
+    struct decoder *D;        /* the pool it belongs to */
+    pthread_t thread;         /* helpers only (worker 0 is the decode thread itself) */
+    bn_decoder *dec;          /* decoder state */
+    bn_rgb img;               /* decoded pixels, reused */
+    double read_s, decode_s;  /* time this thread spent */
+} dworker;
+
+/* The decode thread, its helpers, and the hand-over with the main thread. */
+typedef struct decoder {
     pthread_t thread;         /* the decoder */
-    pthread_mutex_t mu;       /* guards the fields below */
+    pthread_mutex_t mu;       /* guards todo, ready, quit */
     pthread_cond_t cv;        /* signalled on every change */
     job_t *todo;              /* job given to the decoder, or NULL */
     job_t *ready;             /* job decoded, or NULL */
     int quit;                 /* main asks the decoder to exit */
     const bn_corpus *corpus;  /* images */
     const long long *list;    /* to-do list: corpus indices */
-    bn_decoder *dec;          /* decoder state */
-    bn_rgb img;               /* decoded pixels, reused */
     bn_norm norm;             /* preprocessing */
-    double read_s, decode_s;  /* time spent by the decoder */
+    int nworkers;             /* decode threads, >= 1: the decoder plus nworkers - 1 helpers */
+    dworker *w;               /* [nworkers] */
+    pthread_mutex_t pmu;      /* guards the pool fields below */
+    pthread_cond_t pcv;       /* a new job for the helpers, or the last helper done */
+    job_t *cur;               /* the job the pool decodes */
+    int next;                 /* next entry of cur to take */
+    int busy;                 /* helpers still on cur */
+    unsigned gen;             /* bumped per job */
+    int pquit;                /* helpers exit */
 } decoder_t;
 
-static void decode_job(decoder_t *D, job_t *j) {
-    j->ok = 0;
+/* Entry k of j into input slot k (compacted afterwards). */
+static void decode_entry(decoder_t *D, dworker *w, job_t *j, int k) {
     const size_t img_floats = (size_t)BN_INPUT_SIZE * BN_INPUT_SIZE * 3;
-    for (int k = 0; k < j->count; k++) {
-        long long i = D->list[j->start + k];
-        j->idx[k] = i;
-        bn_img_result res;
-        const unsigned char *buf;
-        size_t len;
-        double t0 = bn_now();
-        bn_img_status s = bn_read_file(D->dec, D->corpus->items[i].path, &buf, &len, &res);
-        double t1 = bn_now();
-        D->read_s += t1 - t0;
-        if (s == BN_IMG_OK) {
-            s = bn_decode_mem(D->dec, buf, len, &D->img, &res);
-            if (s == BN_IMG_OK) bn_resize_norm(&D->img, BN_INPUT_SIZE, BN_INPUT_SIZE, D->norm, j->input + (size_t)j->ok * img_floats);
-        }
-        D->decode_s += bn_now() - t1;
-        j->code[k] = (unsigned char)s;
-        snprintf(j->reason[k], BN_REASON_LEN, "%.159s", s == BN_IMG_OK ? "" : res.reason);
-        j->slot[k] = s == BN_IMG_OK ? j->ok++ : -1;
+    long long i = D->list[j->start + k];
+    j->idx[k] = i;
+    bn_img_result res;
+    const unsigned char *buf;
+    size_t len;
+    double t0 = bn_now();
+    bn_img_status s = bn_read_file(w->dec, D->corpus->items[i].path, &buf, &len, &res);
+    double t1 = bn_now();
+    w->read_s += t1 - t0;
+    if (s == BN_IMG_OK) {
+        s = bn_decode_mem(w->dec, buf, len, &w->img, &res);
+        if (s == BN_IMG_OK) bn_resize_norm(&w->img, BN_INPUT_SIZE, BN_INPUT_SIZE, D->norm, j->input + (size_t)k * img_floats);
     }
+    w->decode_s += bn_now() - t1;
+    j->code[k] = (unsigned char)s;
+    snprintf(j->reason[k], BN_REASON_LEN, "%.159s", s == BN_IMG_OK ? "" : res.reason);
+}
+
+/* Take entries of the pool's job until none is left. */
+static void take_entries(decoder_t *D, dworker *w, job_t *j) {
+    for (;;) {
+        pthread_mutex_lock(&D->pmu);
+        int k = D->next < j->count ? D->next++ : -1;
+        pthread_mutex_unlock(&D->pmu);
+        if (k < 0) return;
+        decode_entry(D, w, j, k);
+    }
+}
+
+static void *helper_main(void *arg) {
+    dworker *w = arg;
+    decoder_t *D = w->D;
+    unsigned seen = 0;
+    pthread_mutex_lock(&D->pmu);
+    for (;;) {
+        while (!D->pquit && D->gen == seen) pthread_cond_wait(&D->pcv, &D->pmu);
+        if (D->pquit) break;
+        seen = D->gen;
+        job_t *j = D->cur;
+        pthread_mutex_unlock(&D->pmu);
+        take_entries(D, w, j);
+        pthread_mutex_lock(&D->pmu);
+        if (--D->busy == 0) pthread_cond_broadcast(&D->pcv);
+    }
+    pthread_mutex_unlock(&D->pmu);
+    return NULL;
+}
+
+/* Decode job j on the whole pool, then move the good images to the front
+ * of its input in entry order: the same result as one thread's. */
+static void decode_job(decoder_t *D, job_t *j) {
+    pthread_mutex_lock(&D->pmu);
+    D->cur = j;
+    D->next = 0;
+    D->busy = D->nworkers - 1;
+    D->gen++;
+    pthread_cond_broadcast(&D->pcv);
+    pthread_mutex_unlock(&D->pmu);
+    take_entries(D, &D->w[0], j);
+    pthread_mutex_lock(&D->pmu);
+    while (D->busy > 0) pthread_cond_wait(&D->pcv, &D->pmu);
+    pthread_mutex_unlock(&D->pmu);
+    const size_t img_floats = (size_t)BN_INPUT_SIZE * BN_INPUT_SIZE * 3;
+    j->ok = 0;
+    for (int k = 0; k < j->count; k++) {
+        if (j->code[k] != BN_IMG_OK) {
+            j->slot[k] = -1;
+            continue;
+        }
+        if (k != j->ok) memmove(j->input + (size_t)j->ok * img_floats, j->input + (size_t)k * img_floats, img_floats * sizeof(float));
+        j->slot[k] = j->ok++;
+    }
+}
+
+/* Start the pool: n decode threads (n - 1 helpers). Fatal when a thread
+ * cannot be started (the rank cannot go on without its decoder). */
+static void pool_start(decoder_t *D, int n, const bn_decode_opts *dopts) {
+    D->nworkers = n;
+    D->w = callocCheck((size_t)n, sizeof *D->w);
+    pthread_mutex_init(&D->pmu, NULL);
+    pthread_cond_init(&D->pcv, NULL);
+    for (int i = 0; i < n; i++) {
+        D->w[i].D = D;
+        D->w[i].dec = bn_decoder_new(dopts);
+        if (i > 0 && pthread_create(&D->w[i].thread, NULL, helper_main, &D->w[i]) != 0)
+            bn_fatal_at(__FILE__, __LINE__, "raise the process limit (ulimit -u), or lower --decode-threads",
+                        "cannot start decode thread %d of %d", i + 1, n);
+    }
+}
+
+/* Stop the helpers; add every thread's time to *read_s and *decode_s. */
+static void pool_stop(decoder_t *D, double *read_s, double *decode_s) {
+    pthread_mutex_lock(&D->pmu);
+    D->pquit = 1;
+    pthread_cond_broadcast(&D->pcv);
+    pthread_mutex_unlock(&D->pmu);
+    for (int i = 0; i < D->nworkers; i++) {
+        if (i > 0) pthread_join(D->w[i].thread, NULL);
+        *read_s += D->w[i].read_s;
+        *decode_s += D->w[i].decode_s;
+        bn_rgb_free(&D->w[i].img);
+        bn_decoder_free(D->w[i].dec);
+    }
+    free(D->w);
+    pthread_mutex_destroy(&D->pmu);
+    pthread_cond_destroy(&D->pcv);
 }
 
 static void *decoder_main(void *arg) {
@@ -229,6 +332,7 @@ typedef struct {
     long long ndone_before;    /* images done by earlier runs */
     bn_engine *eng;            /* the network */
     bn_device dev;             /* where it runs (start_engine) */
+    int decode_threads;        /* the decode pool's threads (start_engine) */
     bn_dispatch *disp;         /* work sharing */
     bn_rank_timing me;         /* this rank's timing row */
     int write_failed;          /* this rank could not write rows */
@@ -353,6 +457,16 @@ static void drop_new_store(run_t *R) {
     mpiCheck(MPI_Barrier(R->comm));
 }
 
+/* The decode pool's default: the cores of this rank's share that its engine
+ * threads leave free (its affinity mask when bound to part of the node,
+ * else the node's CPUs over its ranks), at least 1. */
+static int default_decode_threads(int threads, int local_size) {
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    int bound = bn_bound_cpus();
+    long spare = (bound > 0 && bound < online) ? bound - threads : online - (long)local_size * threads;
+    return spare > 1 ? (int)(spare < 256 ? spare : 256) : 1;
+}
+
 /* Step 5: the engine on every rank, and the work sharing; all agree. A
  * features file this run created is removed when the engine fails. */
 static int start_engine(run_t *R) {
@@ -373,6 +487,9 @@ static int start_engine(run_t *R) {
     else
         bn_verbose("device: CPU (--device %s; node-local rank %d of %d; %d usable GPUs%s%s)",
                    bn_device_mode_name(R->es.device), lr, ls, ngpus, why[0] ? ": " : "", why);
+    R->decode_threads = R->cfg->decode_threads > 0 ? R->cfg->decode_threads : default_decode_threads(R->es.threads, ls);
+    if (R->decode_threads > batch) R->decode_threads = batch; /* a unit has no more images than that */
+    bn_verbose("decode threads: %d (%s)", R->decode_threads, R->cfg->decode_threads > 0 ? "--decode-threads" : "the cores the engines leave");
     R->eng = bn_engine_open(&R->es, &R->model, batch, R->err, sizeof R->err);
     if (!R->eng)
         bn_error(NULL, "cannot create the %s %s engine: %s", R->es.backend, bn_precision_name(R->es.precision), R->err);
@@ -407,8 +524,8 @@ static void run_units(run_t *R) {
     pthread_cond_init(&D.cv, NULL);
     D.corpus = &R->c;
     D.list = R->list;
-    D.dec = bn_decoder_new(&R->es.dopts);
     D.norm = R->es.norm;
+    pool_start(&D, R->decode_threads, &R->es.dopts);
     if (pthread_create(&D.thread, NULL, decoder_main, &D) != 0)
         bn_fatal_at(__FILE__, __LINE__, "raise the process limit (ulimit -u)", "cannot start the decode thread");
 
@@ -491,8 +608,9 @@ static void run_units(run_t *R) {
     R->disp = NULL;
     idle_s += bn_now() - t0;
     R->me.wall_s = bn_now() - t_work;
-    R->me.read_s = D.read_s;
-    R->me.decode_s = D.decode_s;
+    R->me.read_s = 0;
+    R->me.decode_s = 0;
+    pool_stop(&D, &R->me.read_s, &R->me.decode_s);
     R->me.forward_s = forward_s;
     R->me.write_s = write_s;
     R->me.idle_s = idle_s;
@@ -507,8 +625,6 @@ static void run_units(run_t *R) {
     free(feat);
     job_free(&jobs[0]);
     job_free(&jobs[1]);
-    bn_rgb_free(&D.img);
-    bn_decoder_free(D.dec);
     pthread_mutex_destroy(&D.mu);
     pthread_cond_destroy(&D.cv);
 }
@@ -641,6 +757,8 @@ int bn_cmd_extract(int argc, char **argv) {
         {"shard", 0, BN_OPT_STRING, &shard, "K/N", "0/1", 0, 0, NULL,
          "extract only shard K of N (0-based) into --out, for a job array; bneck join merges the shards"},
         {"progress", 0, BN_OPT_CHOICE, &cfg.progress, NULL, "auto", 0, 0, "auto|tty|log|none", "progress line: in place (tty), plain lines (log), or none"},
+        {"decode-threads", 0, BN_OPT_INT, &cfg.decode_threads, "N", "cores the engines leave, at least 1", 0, 256, NULL,
+         "threads per rank that read, decode and resize the next unit while the network runs"},
         BN_OPTS_VERBOSITY(&verbose, &cfg.quiet),
         {0},
     };

@@ -28,6 +28,7 @@ typedef struct {
     int shard_count;          /* 1: the whole corpus; N: a job array of N shards (bneck join merges them) */
     const char *progress;     /* "auto" | "tty" | "log" | "none" */
     int quiet;                /* 1: no timing table */
+    long long decode_threads; /* decode pool threads per rank; 0 = the cores the engines leave (at least 1) */
 } bn_extract_cfg;
 
 /* What one extract run did (the same on every rank). */
