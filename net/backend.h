@@ -18,6 +18,7 @@ typedef struct {
     int built;             /* 0: listed, but this build lacks it (create is NULL) */
     int speed;             /* rank for "cpu": the highest built entry offering the precision wins */
     int concurrent;        /* 1: separate states may run at once on different threads (engine streams) */
+    int gpu;               /* 1: runs on a GPU (bn_engine_config.device); "cpu" never resolves to it */
     /* Build the backend's state for cfg (precision already checked against
      * the mask). Returns NULL with a one-line reason in err. */
     void *(*create)(const bn_engine_config *cfg, char *err, size_t errlen);
@@ -31,5 +32,10 @@ typedef struct {
 extern const bn_backend_ops bn_backend_ref;
 extern const bn_backend_ops bn_backend_gemm;
 extern const bn_backend_ops bn_backend_dnnl; /* built=0 without oneDNN (net/engine.c) */
+extern const bn_backend_ops bn_backend_cuda; /* built=0 without CUDA and cuDNN (net/engine.c) */
+
+/* GPUs the CUDA runtime sees (CUDA_VISIBLE_DEVICES applies), or 0 with the
+ * reason in why (net/cuda.cu; only in builds with the cuda backend). */
+int bn_cuda_device_count(char *why, size_t whylen);
 
 #endif

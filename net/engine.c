@@ -14,11 +14,15 @@
 /* Listed so that --build-info and error messages can say it is missing. */
 const bn_backend_ops bn_backend_dnnl = {"dnnl", "oneDNN convolutions (not built: configure found no usable oneDNN)",
                                         BN_PREC_BIT(BN_PREC_FP32) | BN_PREC_BIT(BN_PREC_BF16) | BN_PREC_BIT(BN_PREC_INT8),
-                                        0, 30, 1, NULL, NULL, NULL, NULL};
+                                        0, 30, 1, 0, NULL, NULL, NULL, NULL};
+#endif
+#ifndef HAVE_CUDA
+const bn_backend_ops bn_backend_cuda = {"cuda", "cuDNN on a GPU (not built: configure found no CUDA toolkit with cuDNN)",
+                                        BN_PREC_BIT(BN_PREC_FP32), 0, 40, 0, 1, NULL, NULL, NULL, NULL};
 #endif
 
 /* The table, in the order --build-info lists it. */
-static const bn_backend_ops *const TABLE[] = {&bn_backend_ref, &bn_backend_gemm, &bn_backend_dnnl};
+static const bn_backend_ops *const TABLE[] = {&bn_backend_ref, &bn_backend_gemm, &bn_backend_dnnl, &bn_backend_cuda};
 #define NTABLE (sizeof TABLE / sizeof TABLE[0])
 
 static const char *const PREC_NAMES[BN_NPREC] = {"fp32", "bf16", "int8"};
@@ -54,7 +58,8 @@ const char *bn_backend_resolve(const char *name, bn_precision p, char *err, size
     if (!name || !strcmp(name, "cpu")) {
         const bn_backend_ops *best = NULL;
         for (size_t i = 0; i < NTABLE; i++)
-            if (TABLE[i]->built && (TABLE[i]->precisions & BN_PREC_BIT(p)) && (!best || TABLE[i]->speed > best->speed))
+            if (TABLE[i]->built && !TABLE[i]->gpu && (TABLE[i]->precisions & BN_PREC_BIT(p)) &&
+                (!best || TABLE[i]->speed > best->speed))
                 best = TABLE[i];
         if (best) return best->name;
         snprintf(err, errlen, "no backend of this build offers %s", bn_precision_name(p));
@@ -242,6 +247,15 @@ size_t bn_engine_bytes(const bn_engine *e) {
 const char *bn_engine_backend(const bn_engine *e) { return e->ops->name; }
 bn_precision bn_engine_precision(const bn_engine *e) { return e->precision; }
 int bn_engine_streams(const bn_engine *e) { return e->streams; }
+
+int bn_engine_gpu_count(char *why, size_t whylen) {
+#ifdef HAVE_CUDA
+    return bn_cuda_device_count(why, whylen);
+#else
+    snprintf(why, whylen, "this build has no GPU backend");
+    return 0;
+#endif
+}
 
 void bn_engine_free(bn_engine *e) {
     if (!e) return;

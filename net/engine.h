@@ -5,7 +5,8 @@
  *   gemm  im2col + CBLAS SGEMM; bf16 and int8 are emulated in fp32
  *         arithmetic (same results as the rounding rules, no faster);
  *   dnnl  oneDNN convolutions in fp32, bf16 and int8 (when built with oneDNN);
- *   cpu   the fastest built-in backend that offers the precision.
+ *   cuda  cuDNN on a GPU (when built with CUDA; not yet run on hardware);
+ *   cpu   the fastest built-in CPU backend that offers the precision.
  * This header is all callers see; backends implement net/backend.h.
  */
 #ifndef BN_ENGINE_H
@@ -39,6 +40,7 @@ typedef struct {
     int threads;            /* threads the engine may use, >= 1 */
     int streams;            /* backend states run side by side on slices of each batch, threads shared
                                among them (backends marked concurrent only); 0 = 1 */
+    int device;             /* a GPU backend's CUDA device index (pipeline/device.h); ignored on the CPU */
 } bn_engine_config;
 
 typedef struct bn_engine bn_engine;
@@ -70,6 +72,11 @@ size_t bn_engine_bytes(const bn_engine *e);
 /* The backend's table name ("dnnl", never "cpu") and the precision it runs. */
 const char *bn_engine_backend(const bn_engine *e);
 bn_precision bn_engine_precision(const bn_engine *e);
+/* GPUs a GPU backend of this build can use (CUDA_VISIBLE_DEVICES applies),
+ * or 0 with the reason in why: no GPU backend in this build, no driver, no
+ * device. */
+int bn_engine_gpu_count(char *why, size_t whylen);
+
 /* Streams the engine runs (1 for a backend that cannot run side by side). */
 int bn_engine_streams(const bn_engine *e);
 void bn_engine_free(bn_engine *e);

@@ -32,6 +32,12 @@ void bn_build_info(FILE *f) {
     fprintf(f, "  job files ....... %s\n", BN_INIH_INFO);
     fprintf(f, "  oneDNN .......... %s\n", BN_DNNL_INFO);
     fprintf(f, "  CUDA/cuDNN ...... %s\n", BN_CUDA_INFO);
+    char why[256] = "";
+    int ngpus = bn_engine_gpu_count(why, sizeof why);
+    if (why[0])
+        fprintf(f, "  GPUs visible .... %d (%s)\n", ngpus, why);
+    else
+        fprintf(f, "  GPUs visible .... %d\n", ngpus);
     fprintf(f, "  configure args .. %s\n", BN_CONFIGURE_ARGS[0] ? BN_CONFIGURE_ARGS : "(none)");
     char table[1024];
     bn_backend_table_text(table, sizeof table);

@@ -1,6 +1,7 @@
 /* device.c: see device.h. */
 #include "config.h"
 #include "pipeline/device.h"
+#include "net/engine.h"
 #include "pipeline/log.h"
 
 #include <stdio.h>
@@ -38,11 +39,7 @@ int bn_device_assign(bn_device_mode mode, int local_rank, int local_size, int ng
     return 0;
 }
 
-int bn_device_count(char *why, size_t whylen) {
-    /* The GPU backend, once built, asks its runtime here. */
-    snprintf(why, whylen, "this build has no GPU backend");
-    return 0;
-}
+int bn_device_count(char *why, size_t whylen) { return bn_engine_gpu_count(why, whylen); }
 
 void bn_device_local(MPI_Comm comm, int *local_rank, int *local_size) {
     MPI_Comm node;

@@ -55,13 +55,18 @@ int bn_engine_opts_check(const bn_engine_opts *eo, bn_engine_setup *out, char *e
         snprintf(err, errlen, "unknown device '%s' (auto, cpu or gpu)", eo->device);
         return -1;
     }
+    /* Only what every rank answers alike is checked here (a usage error
+     * stops all ranks before any collective); whether a node has a usable
+     * GPU is agreed among the ranks by the stage that picks the device. */
     if (out->device == BN_DEVICE_GPU) {
         char why[128];
-        if (bn_device_count(why, sizeof why) == 0) {
-            snprintf(err, errlen, "--device gpu: %s; use --device auto or cpu", why);
+        if (!bn_backend_resolve("cuda", out->precision, why, sizeof why)) {
+            snprintf(err, errlen, "--device gpu: %s; use --device auto or cpu",
+                     strstr(why, "not built") ? "this build has no GPU backend" : why);
             return -1;
         }
     }
+    out->gpu = -1;
     out->ranks_per_gpu = eo->ranks_per_gpu > 0 ? (int)eo->ranks_per_gpu : 1;
     out->streams = (int)eo->streams;
     if (out->streams > out->threads) {
@@ -86,7 +91,7 @@ bn_engine *bn_engine_open(bn_engine_setup *es, const bn_model *m, int max_batch,
         return NULL;
     }
     bn_engine_config cfg = {m, es->backend, es->precision, es->precision == BN_PREC_INT8 ? es->calib : NULL,
-                            max_batch, es->threads, es->streams};
+                            max_batch, es->threads, es->streams, es->gpu};
     return bn_engine_create(&cfg, err, errlen);
 }
 

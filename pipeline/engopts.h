@@ -78,6 +78,7 @@ typedef struct {
     int streams;          /* --streams; 0 = 1 */
     bn_device_mode device; /* --device */
     int ranks_per_gpu;    /* --ranks-per-gpu */
+    int gpu;              /* the GPU a GPU backend runs on (set by the stage that picks the device) */
 } bn_engine_setup;
 
 /* Check the group and resolve it. Returns 0, or -1 with a one-line reason

@@ -482,6 +482,16 @@ static int start_engine(run_t *R) {
         drop_new_store(R);
         return -1;
     }
+    if (R->dev.gpu >= 0 && !strcmp(R->cfg->eng.backend ? R->cfg->eng.backend : "cpu", "cpu")) {
+        char e2[256];
+        if (bn_backend_resolve("cuda", R->es.precision, e2, sizeof e2)) {
+            R->es.backend = "cuda";
+            R->es.gpu = R->dev.gpu;
+        } else {
+            bn_verbose("device: GPU %d is left unused: %s", R->dev.gpu, e2);
+            R->dev.gpu = -1;
+        }
+    }
     if (R->dev.gpu >= 0)
         bn_verbose("device: GPU %d (node-local rank %d of %d, %d usable GPUs)", R->dev.gpu, lr, ls, ngpus);
     else

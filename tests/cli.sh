@@ -24,9 +24,14 @@ for k in MPI "parallel HDF5" CBLAS JPEG PNG oneDNN CUDA; do grep -q "$k" "$tmp/o
 # It says only what was built: without a built cuda backend, the CUDA line
 # must not read as if CUDA were in use.
 if ! grep -qE '^  cuda +built' "$tmp/out"; then
-    grep -E '^  CUDA/cuDNN \.+ ' "$tmp/out" | grep -qE ' (no|not found.*|.*not used.*)$' ||
+    grep -E '^  CUDA/cuDNN \.+ ' "$tmp/out" | grep -qE ' no( |$)' ||
         fail "--build-info claims CUDA without a cuda backend: $(grep CUDA "$tmp/out")"
+else  # built, but never run on a GPU: both lines must say so
+    grep -E '^  CUDA/cuDNN \.+ ' "$tmp/out" | grep -q "not yet run on hardware" &&
+        grep -qE '^  cuda +built .*NOT YET RUN ON HARDWARE' "$tmp/out" ||
+        fail "--build-info must say the cuda backend has not run on hardware yet"
 fi
+grep -qE '^  GPUs visible \.+ [0-9]+' "$tmp/out" || fail "--build-info lacks the GPUs it sees"
 
 # Each command's --help lists every option with its default.
 run corpus --help

@@ -56,7 +56,19 @@ int main(void) {
 #endif
     char table[1024];
     bn_backend_table_text(table, sizeof table);
-    CHECK(strstr(table, "ref") && strstr(table, "gemm") && strstr(table, "dnnl"), "the table lists every backend:\n%s", table);
+    CHECK(strstr(table, "ref") && strstr(table, "gemm") && strstr(table, "dnnl") && strstr(table, "cuda"),
+          "the table lists every backend:\n%s", table);
+    /* "cpu" never means the GPU backend, at any precision. */
+    for (int q = 0; q < BN_NPREC; q++) {
+        r = bn_backend_resolve("cpu", (bn_precision)q, err, sizeof err);
+        CHECK(!r || strcmp(r, "cuda"), "cpu resolved %s to cuda", bn_precision_name((bn_precision)q));
+    }
+#ifdef HAVE_CUDA
+    CHECK(strstr(table, "NOT YET RUN ON HARDWARE") != NULL, "the cuda entry must say it has not run on a GPU yet");
+#else
+    r = bn_backend_resolve("cuda", BN_PREC_FP32, err, sizeof err);
+    CHECK(!r && strstr(err, "not built"), "cuda without CUDA: %s", r ? r : err);
+#endif
 
     /* engines */
     const size_t img = (size_t)BN_INPUT_SIZE * BN_INPUT_SIZE * 3;

@@ -63,8 +63,10 @@ int main(void) {
     CHECK(bn_device_mode_parse("cuda", &m) == -1, "parse accepts 'cuda'");
     CHECK(!strcmp(bn_device_mode_name(BN_DEVICE_AUTO), "auto"), "name of auto");
 
-    /* This build has no GPU backend: it sees no GPU, and says so. */
+    /* No GPU seen comes with a reason (no GPU backend, no driver, no device). */
     char why[128] = "";
-    CHECK(bn_device_count(why, sizeof why) == 0 && strstr(why, "no GPU backend"), "count: %s", why);
+    int ngpus = bn_device_count(why, sizeof why);
+    CHECK(ngpus > 0 || why[0], "no GPU and no reason");
+    printf("GPUs seen: %d%s%s\n", ngpus, why[0] ? ": " : "", why);
     return t_done("test_device");
 }

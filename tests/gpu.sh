@@ -1,0 +1,76 @@
+#!/bin/bash
+# gpu.sh: the cuda backend against the CPU, on a machine with a GPU.
+# Skips (77) where the build has no cuda backend or no GPU is visible.
+#   1. bneck features on 8 images (corrupt files among them) at batches 1, 3
+#      and 8 (a last partial batch): within 1e-4 relative L2 of the CPU's;
+#   2. extract on 2 ranks sharing one GPU (--ranks-per-gpu 2), and on 3 ranks
+#      of which one has the GPU and two run on the CPU: the same images
+#      done and failed as a CPU run, features within 1e-4;
+#   3. --device gpu takes the GPU, -v says which rank has it.
+set -eu
+fail() { echo "FAIL: $*" >&2; exit 1; }
+PY=${PYTHON3:-/usr/bin/python3}
+"$BNECK" --build-info > /dev/null 2>&1 || fail "bneck --build-info failed"
+info=$("$BNECK" --build-info)
+grep -qE '^  cuda +built' <<< "$info" || { echo "SKIP: this build has no cuda backend"; exit 77; }
+ngpus=$(sed -n 's/^  GPUs visible \.* \([0-9]*\).*/\1/p' <<< "$info")
+[ "${ngpus:-0}" -gt 0 ] || { echo "SKIP: no GPU visible ($(grep 'GPUs visible' <<< "$info"))"; exit 77; }
+"$PY" -c 'import numpy, h5py' 2>/dev/null || { echo "SKIP: numpy/h5py missing for $PY"; exit 77; }
+export CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-0}  # one GPU: the mixes below need exactly one
+MPIRUN=${MPIEXEC:-mpirun --oversubscribe}
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+
+"$BNECK" mkweights "$tmp/w.h5" --seed 3 -q
+"$BNECK" mkcorpus "$tmp/c" --classes 3 --per-class 6 --seed 9 -q
+echo "not a jpeg" > "$tmp/c/daisy/zz_bad.jpg"
+: > "$tmp/c/roses/zz_empty.jpg"
+mapfile -t imgs < <(find "$tmp/c" -name '*.jpg' | sort | head -n 8)
+
+compare() {  # a.npy b.npy what
+    "$PY" - "$1" "$2" "$3" <<'PY' || fail "$3"
+import sys, numpy as np
+a, b, what = np.load(sys.argv[1]).astype(np.float64), np.load(sys.argv[2]).astype(np.float64), sys.argv[3]
+ok = np.isfinite(a).all(axis=1)
+assert (ok == np.isfinite(b).all(axis=1)).all(), "different images failed"
+err = np.linalg.norm(a[ok] - b[ok], axis=1) / np.linalg.norm(a[ok], axis=1)
+print("%s: max rel L2 %.2e over %d images" % (what, err.max(), ok.sum()))
+sys.exit(0 if err.max() <= 1e-4 else 1)
+PY
+}
+set +e
+"$BNECK" features --weights "$tmp/w.h5" --backend cpu --batch 8 --out "$tmp/cpu.npy" "${imgs[@]}" 2> /dev/null
+set -e
+for b in 1 3 8; do
+    set +e
+    "$BNECK" features --weights "$tmp/w.h5" --backend cuda --batch $b --out "$tmp/gpu$b.npy" "${imgs[@]}" 2> "$tmp/err"
+    rc=$?
+    set -e
+    [ "$rc" -le 1 ] || { cat "$tmp/err"; fail "cuda features at batch $b: exit $rc"; }
+    compare "$tmp/cpu.npy" "$tmp/gpu$b.npy" "cuda at batch $b against the CPU"
+done
+
+extract() {  # out launcher... -- options
+    local out=$1; shift
+    "$@" "$BNECK" extract --images "$tmp/c" --weights "$tmp/w.h5" --out "$out" --batch 4 --threads 1 --progress none -v \
+        > "$out.log" 2>&1 || { cat "$out.log"; fail "extract into $out failed"; }
+}
+extract "$tmp/cpu.h5" $MPIRUN -n 1 --device cpu
+extract "$tmp/share.h5" $MPIRUN -n 2 --device gpu --ranks-per-gpu 2
+[ "$(grep -c 'device: GPU 0' "$tmp/share.h5.log")" = 2 ] || { grep device: "$tmp/share.h5.log"; fail "2 ranks do not share GPU 0"; }
+extract "$tmp/mix.h5" $MPIRUN -n 3 --device auto
+[ "$(grep -c 'device: GPU 0' "$tmp/mix.h5.log")" = 1 ] && [ "$(grep -c 'device: CPU' "$tmp/mix.h5.log")" = 2 ] ||
+    { grep device: "$tmp/mix.h5.log"; fail "want 1 GPU rank and 2 CPU ranks"; }
+"$PY" - "$tmp/cpu.h5" "$tmp/share.h5" "$tmp/mix.h5" <<'PY' || fail "extract on the GPU differs from the CPU"
+import sys, h5py, numpy as np
+ref = h5py.File(sys.argv[1], "r")
+for p in sys.argv[2:]:
+    f = h5py.File(p, "r")
+    assert (f["status"][()] == ref["status"][()]).all(), p + ": statuses differ"
+    done = ref["status"][()] == 1
+    a, b = ref["features"][()][done].astype(np.float64), f["features"][()][done].astype(np.float64)
+    err = np.linalg.norm(a - b, axis=1) / np.linalg.norm(a, axis=1)
+    print("%s: %d done, %d failed, max rel L2 %.2e" % (p, done.sum(), (~done).sum(), err.max()))
+    assert err.max() <= 1e-4, err.max()
+    assert (~done).sum() == 2, "the 2 corrupt files must fail"
+PY
+echo "gpu: all checks passed"
