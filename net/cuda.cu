@@ -92,6 +92,16 @@ typedef struct {
 
 static size_t tensor_floats(const bn_tensor *t, int n) { return (size_t)n * t->h * t->w * t->c; }
 
+/* cuDNN 9 reports "not supported" as a category (3000) with specific codes inside it
+ * (CUDNN_STATUS_NOT_SUPPORTED_LAYOUT, _SHAPE, _ARCH_MISMATCH, ...), so compare the category. */
+static int not_supported(cudnnStatus_t s) {
+#ifdef CUDNN_STATUS_CATEGORY
+    return CUDNN_STATUS_CATEGORY(s) == CUDNN_STATUS_NOT_SUPPORTED;
+#else
+    return s == CUDNN_STATUS_NOT_SUPPORTED; /* cuDNN 8: one code */
+#endif
+}
+
 static void cu_destroy(void *ctx) {
     cuda_ctx *c = (cuda_ctx *)ctx;
     if (!c) return;
@@ -150,6 +160,33 @@ static void *cu_create(const bn_engine_config *cfg, char *err, size_t errlen) {
     DNN(cudnnCreateActivationDescriptor(&c->relu));
     DNN(cudnnSetActivationDescriptor(c->relu, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN, 0.0));
 
+    {
+        /* Out of GPU memory at this batch: say which batch fits, before allocating. */
+        size_t freeb = 0, totalb = 0;
+        CU(cudaMemGetInfo(&freeb, &totalb));
+        bn_plan one;
+        bn_plan_make(g, 1, &one);
+        size_t widest = 0;
+        for (int i = 0; i < g->nlayers; i++) {
+            const bn_tensor *d = &g->tensors[g->layers[i].dst];
+            size_t f = (size_t)d->h * d->w * g->layers[i].cout;
+            if (f > widest) widest = f;
+        }
+        const size_t per_image = (one.floats + tensor_floats(&g->tensors[g->input], 1) + BN_FEATURES + widest) * sizeof(float);
+        const size_t fixed = cfg->model->nfloats * sizeof(float) + ((size_t)256 << 20); /* weights, cuDNN's own, workspace */
+        if (fixed + per_image * (size_t)c->max_batch > freeb) {
+            size_t fits = freeb > fixed ? (freeb - fixed) / per_image : 0;
+            snprintf(c->err, sizeof c->err,
+                     "batch %d needs about %zu MiB on GPU %d, which has %zu of %zu MiB free: %s", c->max_batch,
+                     (fixed + per_image * (size_t)c->max_batch) >> 20, c->dev, freeb >> 20, totalb >> 20,
+                     fits ? "lower --batch" : "free the GPU (another process holds its memory)");
+            if (fits) {
+                size_t u = strlen(c->err);
+                snprintf(c->err + u, sizeof c->err - u, " to %zu or less", fits);
+            }
+            goto fail;
+        }
+    }
     bn_plan_make(g, c->max_batch, &c->plan);
     CU(cudaMalloc((void **)&c->arena, c->plan.floats * sizeof(float) + 64));
     CU(cudaMalloc((void **)&c->in, tensor_floats(&g->tensors[g->input], c->max_batch) * sizeof(float)));
@@ -164,6 +201,10 @@ static void *cu_create(const bn_engine_config *cfg, char *err, size_t errlen) {
     }
     CU(cudaMalloc((void **)&c->dense, most * sizeof(float)));
     c->bytes += most * sizeof(float);
+    /* cudaMalloc leaves memory uninitialised. The fused call is given y as its z with
+     * alpha2 = 0; zeros make sure no stale NaN pattern could ever leak through 0 * z. */
+    CU(cudaMemset(c->arena, 0, c->plan.floats * sizeof(float) + 64));
+    CU(cudaMemset(c->dense, 0, most * sizeof(float)));
 
     /* Weights: HWIO on the host, KRSC (cout, kh, kw, cin) on the device. */
     for (int i = 0; i < g->nlayers; i++) {
@@ -211,20 +252,30 @@ static void *cu_create(const bn_engine_config *cfg, char *err, size_t errlen) {
         DNN(cudnnSetConvolutionMathType(c->cd[k], CUDNN_FMA_MATH)); /* no TF32: fp32 is fp32 */
         DNN(cudnnCreateTensorDescriptor(&c->bd[k]));
         DNN(cudnnSetTensor4dDescriptor(c->bd[k], CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, 1, l->cout, 1, 1));
-        /* Workspace for the fused call's only algorithm with ReLU, at max_batch. */
+        /* Workspace for the algorithm the fused call is given (IMPLICIT_PRECOMP_GEMM), at
+         * max_batch. NOT_SUPPORTED here means this cuDNN has no such kernel for the shape:
+         * the layer takes the unfused path from the start instead of failing create. */
         size_t wsb = 0;
         DNN(cudnnSetTensor4dDescriptor(c->xd, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, c->max_batch, s->c, s->h, s->w));
         DNN(cudnnSetTensor4dDescriptor(c->yd, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, c->max_batch, l->cout, d->h, d->w));
-        DNN(cudnnGetConvolutionForwardWorkspaceSize(c->dnn, c->xd, c->wd[k], c->cd[k], c->yd,
-                                                    CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, &wsb));
+        const cudnnStatus_t wst = cudnnGetConvolutionForwardWorkspaceSize(
+            c->dnn, c->xd, c->wd[k], c->cd[k], c->yd, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, &wsb);
+        if (not_supported(wst))
+            c->unfused[k] = 1;
+        else
+            DNN(wst);
         if (wsb > c->ws_bytes) c->ws_bytes = wsb;
-        /* The algorithm of the unfused path, should the fused call be refused. */
-        cudnnConvolutionFwdAlgoPerf_t perf[8];
+        /* The algorithm of the unfused path, should the fused call be refused: the
+         * heuristic's first working choice that is not a tensor-op (TF32) kernel, since
+         * the descriptor's FMA math would refuse one; IMPLICIT_GEMM (no workspace) if none. */
+        cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
         int got = 0;
-        DNN(cudnnGetConvolutionForwardAlgorithm_v7(c->dnn, c->xd, c->wd[k], c->cd[k], c->yd, 8, &got, perf));
-        c->algo[k] = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+        DNN(cudnnGetConvolutionForwardAlgorithm_v7(c->dnn, c->xd, c->wd[k], c->cd[k], c->yd,
+                                                   CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf));
+        c->algo[k] = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
         for (int a = 0; a < got; a++)
-            if (perf[a].status == CUDNN_STATUS_SUCCESS) {
+            if (perf[a].status == CUDNN_STATUS_SUCCESS && perf[a].mathType != CUDNN_TENSOR_OP_MATH &&
+                perf[a].mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) {
                 c->algo[k] = perf[a].algo;
                 if (perf[a].memory > c->ws_bytes) c->ws_bytes = perf[a].memory;
                 break;
@@ -234,6 +285,10 @@ static void *cu_create(const bn_engine_config *cfg, char *err, size_t errlen) {
         CU(cudaMalloc(&c->ws, c->ws_bytes));
         c->bytes += c->ws_bytes;
     }
+    /* The uploads above ran on the legacy default stream, and a pageable cudaMemcpy to
+     * the device may return before its DMA lands; c->stream is non-blocking, so it does
+     * not wait for them. Wait here, once. */
+    CU(cudaDeviceSynchronize());
     return c;
 fail:
     free(host);
@@ -264,7 +319,7 @@ static void cu_forward(void *ctx, const float *in, int n, float *out) {
                     c->dnn, &one, c->xd, tensor_ptr(c, l->src), c->wd[k], c->w[k], c->cd[k],
                     CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, c->ws, c->ws_bytes, &zero, c->yd, dst, c->bd[k],
                     c->b[k], c->relu, c->yd, dst);
-                if (st == CUDNN_STATUS_NOT_SUPPORTED)
+                if (not_supported(st))
                     c->unfused[k] = 1; /* this cuDNN has no fused kernel for the shape: three calls from now on */
                 else
                     DNNF(st);
