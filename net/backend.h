@@ -22,8 +22,10 @@ typedef struct {
     /* Build the backend's state for cfg (precision already checked against
      * the mask). Returns NULL with a one-line reason in err. */
     void *(*create)(const bn_engine_config *cfg, char *err, size_t errlen);
-    /* in: (n, 299, 299, 3) NHWC normalised; out: (n, 2048); n <= max_batch. */
-    void (*forward)(void *ctx, const float *in, int n, float *out);
+    /* in: (n, 299, 299, 3) NHWC normalised; out: (n, 2048); n <= max_batch.
+     * Returns 0, or -1 with a one-line reason in err when the device failed
+     * (a GPU error); the state may not be used again after a failure. */
+    int (*forward)(void *ctx, const float *in, int n, float *out, char *err, size_t errlen);
     /* Bytes of memory the state holds. */
     size_t (*bytes)(const void *ctx);
     void (*destroy)(void *ctx);

@@ -47,20 +47,28 @@ extern "C" {
             goto fail;                                                                                           \
         }                                                                                                        \
     } while (0)
-/* The same during forward: the rank cannot go on (a sticky error poisons the context). */
+/* The same during forward: the reason into err and -1 out of cu_forward.
+ * The state is then marked failed: a sticky CUDA error poisons the context,
+ * so it is never used again (the rank stops; a rerun resumes). */
 #define CUF(call)                                                                                                \
     do {                                                                                                         \
         cudaError_t e_ = (call);                                                                                 \
-        if (e_ != cudaSuccess)                                                                                   \
-            bn_fatal_at(__FILE__, __LINE__, "rerun the same command to resume the extract", "%s failed on GPU %d: %s", \
-                        #call, c->dev, cudaGetErrorString(e_));                                                  \
+        if (e_ != cudaSuccess) {                                                                                 \
+            snprintf(err, errlen, "%s:%d: %s failed on GPU %d: %s", __FILE__, __LINE__, #call, c->dev,           \
+                     cudaGetErrorString(e_));                                                                    \
+            c->failed = 1;                                                                                       \
+            return -1;                                                                                           \
+        }                                                                                                        \
     } while (0)
 #define DNNF(call)                                                                                               \
     do {                                                                                                         \
         cudnnStatus_t s_ = (call);                                                                               \
-        if (s_ != CUDNN_STATUS_SUCCESS)                                                                          \
-            bn_fatal_at(__FILE__, __LINE__, "rerun the same command to resume the extract", "%s failed on GPU %d: %s", \
-                        #call, c->dev, cudnnGetErrorString(s_));                                                 \
+        if (s_ != CUDNN_STATUS_SUCCESS) {                                                                        \
+            snprintf(err, errlen, "%s:%d: %s failed on GPU %d: %s", __FILE__, __LINE__, #call, c->dev,           \
+                     cudnnGetErrorString(s_));                                                                   \
+            c->failed = 1;                                                                                       \
+            return -1;                                                                                           \
+        }                                                                                                        \
     } while (0)
 
 typedef struct {
@@ -87,6 +95,7 @@ typedef struct {
     cudnnPoolingDescriptor_t pool[BN_MAX_LAYERS]; /* per pooling layer, or NULL */
     cudnnTensorDescriptor_t xd, yd;   /* reset per layer */
     size_t bytes;                     /* device bytes held */
+    int failed;                       /* a forward failed: never used again */
     char err[512];                    /* the reason create failed */
 } cuda_ctx;
 
@@ -297,8 +306,12 @@ fail:
     return NULL;
 }
 
-static void cu_forward(void *ctx, const float *in, int n, float *out) {
+static int cu_forward(void *ctx, const float *in, int n, float *out, char *err, size_t errlen) {
     cuda_ctx *c = (cuda_ctx *)ctx;
+    if (c->failed) {
+        snprintf(err, errlen, "GPU %d failed before; this engine cannot be used again", c->dev);
+        return -1;
+    }
     const bn_graph *g = c->g;
     const float one = 1.0f, zero = 0.0f;
     CUF(cudaSetDevice(c->dev));
@@ -340,6 +353,7 @@ static void cu_forward(void *ctx, const float *in, int n, float *out) {
     }
     CUF(cudaMemcpyAsync(out, c->out, (size_t)n * BN_FEATURES * sizeof(float), cudaMemcpyDeviceToHost, c->stream));
     CUF(cudaStreamSynchronize(c->stream));
+    return 0;
 }
 
 static size_t cu_bytes(const void *ctx) { return ((const cuda_ctx *)ctx)->bytes; }

@@ -884,16 +884,19 @@ static void run_net(dctx *c, dnet *net, const float *in, float *out) {
     if (st != dnnl_success) bn_fatal_at(__FILE__, __LINE__, NULL, "oneDNN stream wait failed: %s", dnnl_status2str(st));
 }
 
-static void dn_forward(void *ctx, const float *in, int n, float *out) {
+static int dn_forward(void *ctx, const float *in, int n, float *out, char *err, size_t errlen) {
     dctx *c = ctx;
     omp_set_num_threads(c->threads);
     int full = c->nnets == MAX_NETS;
     dnet *net = net_for(c, n);
     if (net) {
         run_net(c, net, in, out);
-        return;
+        return 0;
     }
-    if (!full) bn_fatal_at(__FILE__, __LINE__, NULL, "oneDNN backend: cannot build for batch %d: %s", n, c->err);
+    if (!full) {
+        snprintf(err, errlen, "oneDNN backend: cannot build for batch %d: %s", n, c->err);
+        return -1;
+    }
     /* More batch sizes than the cache holds (extract's batches shrink by
      * their failed images): run the max_batch primitives on a zero-padded
      * copy. An image's features do not depend on its batch, so the rows are
@@ -907,6 +910,7 @@ static void dn_forward(void *ctx, const float *in, int n, float *out) {
     memset(c->pad_in + (size_t)n * img, 0, (size_t)(c->max_batch - n) * img * sizeof(float));
     run_net(c, c->nets[0], c->pad_in, c->pad_out);
     memcpy(out, c->pad_out, (size_t)n * BN_FEATURES * sizeof(float));
+    return 0;
 }
 
 static void dn_destroy(void *ctx) {

@@ -116,6 +116,8 @@ typedef struct {
     const float *in;     /* this call's slice: (n, 299, 299, 3) */
     int n;               /* images in the slice; 0 = nothing this call */
     float *out;          /* (n, 2048) */
+    int rc;              /* the slice's forward status */
+    char err[512];       /* its reason when rc != 0 */
 } stream_worker;
 
 struct bn_engine {
@@ -132,6 +134,8 @@ struct bn_engine {
     unsigned gen;              /* bumped once per forward call */
     int pending;               /* workers still running this call */
     int quit;                  /* set by bn_engine_free */
+    int failed;                /* a forward failed: the engine refuses further calls */
+    char err[600];             /* the first failure's reason */
 };
 
 static void *stream_main(void *arg) {
@@ -144,7 +148,7 @@ static void *stream_main(void *arg) {
         if (e->quit) break;
         seen = e->gen;
         pthread_mutex_unlock(&e->mu);
-        if (w->n > 0) e->ops->forward(e->ctx[w->idx], w->in, w->n, w->out);
+        w->rc = w->n > 0 ? e->ops->forward(e->ctx[w->idx], w->in, w->n, w->out, w->err, sizeof w->err) : 0;
         pthread_mutex_lock(&e->mu);
         if (--e->pending == 0) pthread_cond_signal(&e->done);
     }
@@ -209,12 +213,29 @@ fail:
     return NULL;
 }
 
-void bn_engine_forward(bn_engine *e, const float *in, int n, float *out) {
-    if (n < 1) return;
+/* Fault injection for tests: BNECK_FAULT_ENGINE="R:K" makes the K-th
+ * forward call (1-based) of rank R fail, as a GPU error would. */
+static int engine_fault_due(void) {
+    static int calls = 0;
+    const char *f = getenv("BNECK_FAULT_ENGINE");
+    int r = -1, k = 0;
+    if (!f || sscanf(f, "%d:%d", &r, &k) != 2 || r != bn_log_rank()) return 0;
+    return ++calls >= k;
+}
+
+int bn_engine_forward(bn_engine *e, const float *in, int n, float *out) {
+    if (e->failed) return -1;
+    if (n < 1) return 0;
+    if (engine_fault_due()) {
+        snprintf(e->err, sizeof e->err, "fault injected by BNECK_FAULT_ENGINE");
+        e->failed = 1;
+        return -1;
+    }
     if (n > e->max_batch) bn_fatal_at(__FILE__, __LINE__, NULL, "batch of %d over the engine's %d", n, e->max_batch);
     if (e->streams == 1) {
-        e->ops->forward(e->ctx[0], in, n, out);
-        return;
+        if (e->ops->forward(e->ctx[0], in, n, out, e->err, sizeof e->err) == 0) return 0;
+        e->failed = 1;
+        return -1;
     }
     /* Contiguous slices, as even as n allows; an image's features do not
      * depend on its batch, so the rows are those of one stream. */
@@ -233,11 +254,20 @@ void bn_engine_forward(bn_engine *e, const float *in, int n, float *out) {
     e->gen++;
     pthread_cond_broadcast(&e->go);
     pthread_mutex_unlock(&e->mu);
-    if (q + (r > 0) > 0) e->ops->forward(e->ctx[0], in, q + (r > 0), out);
+    int rc = q + (r > 0) > 0 ? e->ops->forward(e->ctx[0], in, q + (r > 0), out, e->err, sizeof e->err) : 0;
     pthread_mutex_lock(&e->mu);
     while (e->pending > 0) pthread_cond_wait(&e->done, &e->mu);
     pthread_mutex_unlock(&e->mu);
+    for (int i = 1; i < e->streams && rc == 0; i++)
+        if (e->w[i].rc) {
+            snprintf(e->err, sizeof e->err, "stream %d: %s", i, e->w[i].err);
+            rc = -1;
+        }
+    if (rc) e->failed = 1;
+    return rc;
 }
+
+const char *bn_engine_error(const bn_engine *e) { return e->failed ? e->err : ""; }
 
 size_t bn_engine_bytes(const bn_engine *e) {
     size_t b = 0;

@@ -64,8 +64,13 @@ bn_engine *bn_engine_create(const bn_engine_config *cfg, char *err, size_t errle
 
 /* Run n <= max_batch images.
  * in:  (n, 299, 299, 3) float, NHWC, already normalised
- * out: (n, 2048) float, the pool_3 bottleneck */
-void bn_engine_forward(bn_engine *e, const float *in, int n, float *out);
+ * out: (n, 2048) float, the pool_3 bottleneck
+ * Returns 0, or -1 when the device failed (a GPU error: bn_engine_error says
+ * which call, on which device). A failed engine refuses every later call:
+ * free it; a rank's run stops and can be resumed. */
+int bn_engine_forward(bn_engine *e, const float *in, int n, float *out);
+/* The reason of the failure, or "" while none happened. */
+const char *bn_engine_error(const bn_engine *e);
 
 /* Bytes of activation, weight copies and scratch memory the engine holds. */
 size_t bn_engine_bytes(const bn_engine *e);

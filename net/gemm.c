@@ -348,7 +348,12 @@ static void *gemm_create(const bn_engine_config *cfg, char *err, size_t errlen) 
     return c;
 }
 
-static void gemm_forward(void *ctx, const float *in, int n, float *out) { bn_runner_run(&((gemm_backend *)ctx)->r, in, n, out); }
+static int gemm_forward(void *ctx, const float *in, int n, float *out, char *err, size_t errlen) {
+    (void)err;
+    (void)errlen;
+    bn_runner_run(&((gemm_backend *)ctx)->r, in, n, out);
+    return 0;
+}
 
 static size_t gemm_bytes(const void *ctx) {
     const gemm_backend *c = ctx;

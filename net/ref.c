@@ -112,7 +112,12 @@ static void *ref_create(const bn_engine_config *cfg, char *err, size_t errlen) {
     return r;
 }
 
-static void ref_forward(void *ctx, const float *in, int n, float *out) { bn_runner_run(ctx, in, n, out); }
+static int ref_forward(void *ctx, const float *in, int n, float *out, char *err, size_t errlen) {
+    (void)err;
+    (void)errlen;
+    bn_runner_run(ctx, in, n, out);
+    return 0;
+}
 
 static size_t ref_bytes(const void *ctx) { return bn_runner_bytes(ctx); }
 

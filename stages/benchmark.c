@@ -69,13 +69,15 @@ int bn_cmd_benchmark(int argc, char **argv) {
         bn_resize_norm(&img, BN_INPUT_SIZE, BN_INPUT_SIZE, es.norm, in + (size_t)i * img_floats);
     }
     double t0 = bn_now();
-    bn_engine_forward(eng, in, (int)batch, out); /* warm-up: JIT, page faults, caches */
+    if (bn_engine_forward(eng, in, (int)batch, out)) /* warm-up: JIT, page faults, caches */
+        bn_fatal_at(__FILE__, __LINE__, NULL, "the %s engine failed: %s", bn_engine_backend(eng), bn_engine_error(eng));
     double warm = bn_now() - t0;
     long long images = 0;
     t0 = bn_now();
     double t = 0;
     do {
-        bn_engine_forward(eng, in, (int)batch, out);
+        if (bn_engine_forward(eng, in, (int)batch, out))
+            bn_fatal_at(__FILE__, __LINE__, NULL, "the %s engine failed: %s", bn_engine_backend(eng), bn_engine_error(eng));
         images += batch;
         t = bn_now() - t0;
     } while (t < seconds);

@@ -236,7 +236,9 @@ static int classify_images(const bn_classify_cfg *o, bn_classify_result *res) {
             bn_resize_norm(&img, BN_INPUT_SIZE, BN_INPUT_SIZE, norm, input + (size_t)cnt * img_floats);
             slot[i - i0] = cnt++;
         }
-        if (cnt > 0) bn_engine_forward(eng, input, cnt, feat);
+        if (cnt > 0 && bn_engine_forward(eng, input, cnt, feat))
+            bn_fatal_at(__FILE__, __LINE__, "--device cpu runs on the CPU", "the %s engine failed: %s", bn_engine_backend(eng),
+                        bn_engine_error(eng));
         for (int i = i0; i < i0 + n; i++) {
             if (slot[i - i0] < 0) continue;
             score(&c, feat + (size_t)slot[i - i0] * BN_FEATURES, xd, p, K, idx);

@@ -336,6 +336,7 @@ typedef struct {
     bn_dispatch *disp;         /* work sharing */
     bn_rank_timing me;         /* this rank's timing row */
     int write_failed;          /* this rank could not write rows */
+    int engine_failed;         /* this rank's engine failed (a GPU error): it stops, the run can be resumed */
     char err[1024];            /* the reason of a failure */
 } run_t;
 
@@ -560,16 +561,22 @@ static void run_units(run_t *R) {
     idle_s += bn_now() - t0;
     while (cur->start >= 0) {
         t0 = bn_now();
-        long long u = bn_dispatch_next(R->disp, rep_done, rep_failed, g_stop || R->write_failed);
+        long long u = bn_dispatch_next(R->disp, rep_done, rep_failed, g_stop || R->write_failed || R->engine_failed);
         rep_done = rep_failed = 0;
         set_unit(nxt, u, R->ntodo, batch);
         decoder_submit(&D, nxt);
         idle_s += bn_now() - t0;
-        if (!R->write_failed) {
+        if (!R->write_failed && !R->engine_failed) {
             /* The network on the decoded images, then the rows. */
             t0 = bn_now();
-            if (cur->ok > 0) bn_engine_forward(R->eng, cur->input, cur->ok, feat);
+            if (cur->ok > 0 && bn_engine_forward(R->eng, cur->input, cur->ok, feat)) {
+                bn_error("rerun the same command to resume; the rows written before are kept", "the %s engine failed: %s",
+                         R->es.backend, bn_engine_error(R->eng));
+                R->engine_failed = 1; /* this unit is not written; the next request stops everyone */
+            }
             forward_s += bn_now() - t0;
+        }
+        if (!R->write_failed && !R->engine_failed) {
             t0 = bn_now();
             long long ndone = 0, nfail = 0;
             for (int k = 0; k < cur->count; k++) {
@@ -643,13 +650,15 @@ static void run_units(run_t *R) {
  * and report. Returns the exit status (the same on every rank). */
 static int finish(run_t *R, double t_start, bn_extract_result *res) {
     const bn_extract_cfg *cfg = R->cfg;
-    int flags[2] = {(int)g_stop, R->write_failed}, any[2] = {0, 0};
-    mpiCheck(MPI_Allreduce(flags, any, 2, MPI_INT, MPI_MAX, R->comm));
+    int flags[3] = {(int)g_stop, R->write_failed, R->engine_failed}, any[3] = {0, 0, 0};
+    mpiCheck(MPI_Allreduce(flags, any, 3, MPI_INT, MPI_MAX, R->comm));
     int wf_rank = R->write_failed ? R->rank : R->size, first_wf = 0;
     mpiCheck(MPI_Allreduce(&wf_rank, &first_wf, 1, MPI_INT, MPI_MIN, R->comm));
     long long mine[2] = {R->me.done, R->me.failed}, totals[2] = {0, 0};
     mpiCheck(MPI_Allreduce(mine, totals, 2, MPI_LONG_LONG, MPI_SUM, R->comm));
-    int complete = !any[0] && !any[1] && R->ndone_before + totals[0] + totals[1] >= (long long)R->c.n;
+    int ef_rank = R->engine_failed ? R->rank : R->size, first_ef = 0;
+    mpiCheck(MPI_Allreduce(&ef_rank, &first_ef, 1, MPI_INT, MPI_MIN, R->comm));
+    int complete = !any[0] && !any[1] && !any[2] && R->ndone_before + totals[0] + totals[1] >= (long long)R->c.n;
     bn_rank_timing *all = R->rank == 0 ? mallocCheck(sizeof *all * (size_t)R->size) : NULL;
     R->me.rank = R->rank;
     mpiCheck(MPI_Gather(&R->me, (int)sizeof R->me, MPI_BYTE, all, (int)sizeof R->me, MPI_BYTE, 0, R->comm));
@@ -668,6 +677,11 @@ static int finish(run_t *R, double t_start, bn_extract_result *res) {
                      "rank %d could not write its rows to %s, so every rank stopped after its current batch; the rows "
                      "written before are kept", first_wf, cfg->out);
             rc = BN_EXIT_FAIL;
+        } else if (any[2]) {
+            bn_error("rerun the same command to resume (on another GPU or --device cpu if this one keeps failing)",
+                     "the engine of rank %d failed, so every rank stopped after its current batch; the rows written "
+                     "before are kept (exit status %d)", first_ef, BN_EXIT_RESUME);
+            if (!rc) rc = BN_EXIT_RESUME;
         } else if (any[0]) {
             bn_warn("stopped by a signal; rerun the same command to resume (exit status %d)", BN_EXIT_RESUME);
             if (!rc) rc = BN_EXIT_RESUME;

@@ -161,7 +161,9 @@ int bn_cmd_features(int argc, char **argv) {
             slot[cnt++] = i;
         }
         double t1 = bn_now();
-        bn_engine_forward(eng, input, cnt, fbuf);
+        if (bn_engine_forward(eng, input, cnt, fbuf))
+            bn_fatal_at(__FILE__, __LINE__, "--device cpu runs on the CPU", "the %s engine failed: %s", bn_engine_backend(eng),
+                        bn_engine_error(eng));
         t_net += bn_now() - t1;
         for (int k = 0; k < cnt; k++)
             memcpy(feat + (size_t)slot[k] * BN_FEATURES, fbuf + (size_t)k * BN_FEATURES, BN_FEATURES * sizeof(float));

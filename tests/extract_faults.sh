@@ -69,4 +69,36 @@ assert (got["status"][()] == 1).all()
 assert got["features"][()].tobytes() == ref["features"][()].tobytes()
 assert int(got.attrs["complete"]) == 1
 PY
+# 3. Rank 1's engine fails at its second batch (a GPU error, injected by
+# BNECK_FAULT_ENGINE): every rank stops after its batch, the run exits with
+# the resume status (75), the failing rank is named, the rows written before
+# are exact, and a rerun completes the same file.
+set +e
+BNECK_FAULT_ENGINE=1:2 timeout 300 $launch 3 "$BNECK" extract --images "$tmp/c" --weights "$tmp/w.h5" --batch 2 \
+    --threads 1 --progress none --out "$tmp/g.h5" > "$tmp/g.log" 2>&1
+rc=$?
+set -e
+cat "$tmp/g.log"
+[ "$rc" != 124 ] || fail "a rank hung after rank 1's engine failed"
+[ "$rc" = 75 ] || fail "exit status $rc after an engine failure, not 75 (resume)"
+grep -q "engine failed: fault injected by BNECK_FAULT_ENGINE" "$tmp/g.log" || fail "the failing rank did not report its error"
+grep -q "the engine of rank 1 failed" "$tmp/g.log" || fail "rank 0 did not name the failing rank"
+grep -q "is INCOMPLETE" "$tmp/g.log" || fail "the file was not reported incomplete"
+"$PY" - "$tmp/ref.h5" "$tmp/g.h5" <<'PY' || fail "rows after the engine failure"
+import sys, h5py
+ref, got = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+st = got["status"][()]
+done = st == 1
+assert 0 < done.sum() < len(st), "expected some rows done and some pending: %s" % st
+assert ((st == 1) | (st == 0)).all(), st
+assert got["features"][()][done].tobytes() == ref["features"][()][done].tobytes(), "a done row without its features"
+PY
+$launch 2 "$BNECK" extract --images "$tmp/c" --weights "$tmp/w.h5" --batch 2 --threads 1 --progress none -q \
+    --out "$tmp/g.h5" > "$tmp/r2.log" 2>&1 || { cat "$tmp/r2.log"; fail "the rerun after the engine failure failed"; }
+"$PY" - "$tmp/ref.h5" "$tmp/g.h5" <<'PY' || fail "resumed file differs from the reference"
+import sys, h5py
+ref, got = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+assert (got["status"][()] == 1).all()
+assert got["features"][()].tobytes() == ref["features"][()].tobytes()
+PY
 echo "extract_faults.sh: OK"

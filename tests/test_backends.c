@@ -94,7 +94,7 @@ int main(void) {
     cal.ntensors = bn_inception_v3()->ntensors;
     for (int t = 0; t < cal.ntensors; t++) cal.thresh[t] = t == bn_inception_v3()->input ? 1.0f : 8.0f;
 
-    bn_engine_config cfg = {&m, "gemm", BN_PREC_INT8, NULL, N, 1, 0};
+    bn_engine_config cfg = {&m, "gemm", BN_PREC_INT8, NULL, N, 1, 0, 0};
     CHECK(bn_engine_create(&cfg, err, sizeof err) == NULL && strstr(err, "bneck calibrate") && strstr(err, "--calibration"),
           "int8 without a calibration refused with the hint: %s", err);
     cfg.backend = "ref";
@@ -103,7 +103,7 @@ int main(void) {
     CHECK(bn_engine_create(&cfg, err, sizeof err) == NULL, "batch 0 refused");
 
     float *ref = malloc(N * BN_FEATURES * sizeof(float)), *out = malloc(N * BN_FEATURES * sizeof(float));
-    cfg = (bn_engine_config){&m, "ref", BN_PREC_FP32, NULL, N, 1, 0};
+    cfg = (bn_engine_config){&m, "ref", BN_PREC_FP32, NULL, N, 1, 0, 0};
     bn_engine *e = bn_engine_create(&cfg, err, sizeof err);
     CHECK(e != NULL, "ref engine: %s", err);
     if (e) {
@@ -116,7 +116,7 @@ int main(void) {
         for (int q = 0; q < BN_NPREC; q++) {
             const char *res = bn_backend_resolve(names[b], (bn_precision)q, err, sizeof err);
             if (!res) continue; /* not built, or not offered: covered above */
-            cfg = (bn_engine_config){&m, names[b], (bn_precision)q, q == BN_PREC_INT8 ? &cal : NULL, N, 2, 0};
+            cfg = (bn_engine_config){&m, names[b], (bn_precision)q, q == BN_PREC_INT8 ? &cal : NULL, N, 2, 0, 0};
             e = bn_engine_create(&cfg, err, sizeof err);
             if (!e) {
                 /* The one allowed refusal: a precision this CPU has no fast kernel for. */

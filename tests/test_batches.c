@@ -39,7 +39,7 @@ int main(void) {
     float *full = malloc(MAXB * BN_FEATURES * sizeof(float)), *part = malloc(MAXB * BN_FEATURES * sizeof(float));
     for (size_t b = 0; b < sizeof backends / sizeof backends[0]; b++) {
         char err[256];
-        bn_engine_config cfg = {&m, backends[b], BN_PREC_FP32, NULL, MAXB, 2, 0};
+        bn_engine_config cfg = {&m, backends[b], BN_PREC_FP32, NULL, MAXB, 2, 0, 0};
         bn_engine *e = bn_engine_create(&cfg, err, sizeof err);
         CHECK(e != NULL, "%s engine: %s", backends[b], err);
         if (!e) continue;
@@ -94,7 +94,7 @@ int main(void) {
      * threads are process-wide), and streams need a thread each. */
     {
         char err[256];
-        bn_engine_config cfg = {&m, "gemm", BN_PREC_FP32, NULL, MAXB, 2, 0};
+        bn_engine_config cfg = {&m, "gemm", BN_PREC_FP32, NULL, MAXB, 2, 0, 0};
         bn_engine *e = bn_engine_create(&cfg, err, sizeof err);
         CHECK(e && bn_engine_streams(e) == 1, "gemm: streams %d, want 1 (%s)", e ? bn_engine_streams(e) : -1, err);
         bn_engine_free(e);
