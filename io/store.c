@@ -974,6 +974,7 @@ static int timing_types(hid_t *tm, hid_t *tf) {
         {"idle_s", offsetof(bn_rank_timing, idle_s), 2},
         {"wall_s", offsetof(bn_rank_timing, wall_s), 2},
         {"images_per_s", offsetof(bn_rank_timing, images_per_s), 2},
+        {"device", offsetof(bn_rank_timing, device), 0},
     };
     const hid_t mtypes[3] = {H5T_NATIVE_INT, H5T_NATIVE_LLONG, H5T_NATIVE_DOUBLE};
     const hid_t ftypes[3] = {H5T_STD_I32LE, H5T_STD_I64LE, H5T_IEEE_F64LE};

@@ -56,6 +56,7 @@ typedef struct {
     double idle_s;         /* waiting: for work, for decoded images, at the end */
     double wall_s;         /* from start to the end of this rank's work */
     double images_per_s;   /* (done + failed) / wall_s */
+    int device;            /* the GPU the network ran on, or -1: the CPU */
 } bn_rank_timing;
 
 typedef struct bn_store bn_store;

@@ -275,14 +275,19 @@ static void settings_json(char *out, size_t len, const bn_extract_cfg *cfg, cons
 
 /* Print the per-rank timing table on rank 0. */
 static void print_timing(const bn_rank_timing *t, int size, double wall) {
-    printf("\nrank     done  failed    read s  decode s  forward s   write s    idle s    wall s  images/s  idle %%\n");
+    printf("\nrank     done  failed    read s  decode s  forward s   write s    idle s    wall s  images/s  idle %%  device\n");
     bn_rank_timing sum = {0};
     double maxw = 0, minw = 1e300;
     for (int r = 0; r < size; r++) {
         const bn_rank_timing *x = &t[r];
-        printf("%4d %8lld %7lld %9.2f %9.2f %10.2f %9.2f %9.2f %9.2f %9.2f %7.1f\n", x->rank, x->done, x->failed, x->read_s,
-               x->decode_s, x->forward_s, x->write_s, x->idle_s, x->wall_s, x->images_per_s,
-               x->wall_s > 0 ? 100.0 * x->idle_s / x->wall_s : 0.0);
+        char dev[16];
+        if (x->device >= 0)
+            snprintf(dev, sizeof dev, "gpu%d", x->device);
+        else
+            snprintf(dev, sizeof dev, "cpu");
+        printf("%4d %8lld %7lld %9.2f %9.2f %10.2f %9.2f %9.2f %9.2f %9.2f %7.1f  %s\n", x->rank, x->done, x->failed,
+               x->read_s, x->decode_s, x->forward_s, x->write_s, x->idle_s, x->wall_s, x->images_per_s,
+               x->wall_s > 0 ? 100.0 * x->idle_s / x->wall_s : 0.0, dev);
         sum.done += x->done;
         sum.failed += x->failed;
         sum.read_s += x->read_s;
@@ -661,6 +666,7 @@ static int finish(run_t *R, double t_start, bn_extract_result *res) {
     int complete = !any[0] && !any[1] && !any[2] && R->ndone_before + totals[0] + totals[1] >= (long long)R->c.n;
     bn_rank_timing *all = R->rank == 0 ? mallocCheck(sizeof *all * (size_t)R->size) : NULL;
     R->me.rank = R->rank;
+    R->me.device = R->dev.gpu;
     mpiCheck(MPI_Gather(&R->me, (int)sizeof R->me, MPI_BYTE, all, (int)sizeof R->me, MPI_BYTE, 0, R->comm));
     int rc = BN_EXIT_OK;
     if (bn_store_close(R->st, &R->me, complete, R->err, sizeof R->err)) {
@@ -714,6 +720,7 @@ static void run_free(run_t *R) {
 int bn_extract_run(const bn_extract_cfg *cfg, MPI_Comm comm, bn_extract_result *res) {
     run_t R;
     memset(&R, 0, sizeof R);
+    R.dev.gpu = -1; /* the CPU until start_engine assigns a device */
     R.cfg = cfg;
     R.comm = comm;
     if (res) memset(res, 0, sizeof *res);

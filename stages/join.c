@@ -278,6 +278,7 @@ int bn_join_run(const char *out, const char *const *paths, int n, MPI_Comm comm,
     bn_rank_timing me;
     memset(&me, 0, sizeof me);
     me.rank = rank;
+    me.device = -1; /* no network */
     me.done = done;
     me.failed = failed;
     me.write_s = bn_now() - tw;

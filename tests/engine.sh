@@ -19,7 +19,7 @@ mapfile -t imgs < <(find "$tmp/c" -name '*.jpg' | sort)
 backends=$("$BNECK" features --help | sed -n 's/.*--backend \([a-z|]*\).*/\1/p' | tr '|' ' ')
 tested=0
 for b in $backends; do
-    case $b in ref|cpu) continue ;; esac  # cpu is an alias of dnnl or gemm
+    case $b in ref|cpu|cuda) continue ;; esac  # cpu is an alias of dnnl or gemm; cuda: tests/gpu.sh
     for n in 1 3 8; do
         "$BNECK" features --weights "$tmp/w.h5" --backend "$b" --batch "$n" --threads 2 --out "$tmp/$b-$n.npy" "${imgs[@]}"
         "$PY" - "$tmp/ref.npy" "$tmp/$b-$n.npy" "$b batch $n" <<'PY' || fail "$b at batch $n differs from ref"
