@@ -579,6 +579,7 @@ int bn_job_resolve(bn_job *job) {
     cl->eng.precision = GIVEN("engine", "precision") ? eng.precision : NULL; /* the classifier's */
     if (GIVEN("classify", "top")) cl->top = (long long)NUM("classify", "top");
     cl->progress = progress;
+    cl->decode_threads = job->extract.decode_threads;
     if (has_stage(job, BN_STAGE_CLASSIFY)) {
         need(job, "job", "weights", "classify");
         need(job, "outputs", "classifier", "classify");

@@ -470,6 +470,7 @@ static int compute_features(corpus_run *r) {
     ex.testing_pct = vt[1];
     ex.progress = o->progress;
     ex.quiet = o->quiet;
+    ex.decode_threads = o->decode_threads;
     if (r->rank == 0) bn_info("features of the corpus: %s", r->feats_path);
     int rc = bn_extract_run(&ex, r->comm, NULL);
     if (rc != BN_EXIT_OK && r->rank == 0)
@@ -734,6 +735,8 @@ int bn_cmd_classify(int argc, char **argv) {
          "corpus mode: features file to fill or reuse (resumed if it exists)"},
         BN_OPTS_ENGINE(&o.eng, "8", "the classifier's"),
         {"progress", 0, BN_OPT_CHOICE, &o.progress, NULL, "auto", 0, 0, "auto|tty|log|none", "corpus mode: progress of the extract"},
+        {"decode-threads", 0, BN_OPT_INT, &o.decode_threads, "N", "cores the engines leave, at least 1", 0, 256, NULL,
+         "corpus mode: the extract's decode threads per rank"},
         BN_OPTS_VERBOSITY(&verbose, &quiet),
         {0},
     };

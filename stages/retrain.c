@@ -204,6 +204,8 @@ int bn_cmd_retrain(int argc, char **argv) {
         {"print_misclassified_test_images", 0, BN_OPT_FLAG, &tr->print_misclassified, NULL, NULL, 0, 0, NULL, "list the misclassified test images"},
         {"seed", 0, BN_OPT_INT, &tr->seed, "N", "0", 0, 9.2e18, NULL, "random seed of training (bneck's addition)"},
         BN_OPTS_ENGINE(&ex->eng, "8", "keras"),
+        {"decode-threads", 0, BN_OPT_INT, &ex->decode_threads, "N", "cores the engines leave, at least 1", 0, 256, NULL,
+         "threads per rank that decode the next unit while the network runs (as bneck extract)"},
         BN_OPTS_VERBOSITY(&verbose, &quiet),
         {0},
     };

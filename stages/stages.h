@@ -106,6 +106,7 @@ typedef struct {
                                  calibration: needed for an int8 classifier (its SHA-256 must match) */
     long long top;            /* classes reported per image (5) */
     const char *progress;     /* corpus mode: progress of the extract */
+    long long decode_threads; /* corpus mode: the extract's decode threads per rank (0 = its default) */
     int quiet;                /* 1: no timing table from the extract */
 } bn_classify_cfg;
 
