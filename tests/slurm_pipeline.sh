@@ -17,6 +17,11 @@ for s in "$SRCDIR"/slurm/*.sbatch; do
 done
 
 "$BNECK" mkweights "$tmp/w.h5" --seed 4 -q
+# A launcher that starts nothing yet says 0 must not lead on to train.
+rc=0
+BNECK_LAUNCHER=true bash "$SRCDIR/slurm/pipeline.sbatch" "$tmp/none" "$tmp/w.h5" "$tmp/nolaunch" > "$tmp/nolaunch.out" 2>&1 || rc=$?
+[ "$rc" = 1 ] && grep -q "launcher (true) did not start bneck" "$tmp/nolaunch.out" \
+    || { cat "$tmp/nolaunch.out"; fail "pipeline.sbatch after a launcher that ran nothing: status $rc"; }
 c=$(mk_split_corpus c 3 3) || fail "no corpus with train, validation and test images"
 "$BNECK" mkcorpus "$tmp/new" --classes 3 --per-class 1 --seed 6 -q  # to classify
 opts=(--backend gemm --threads 1 --batch 2)

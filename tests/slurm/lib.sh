@@ -45,6 +45,7 @@ show_logs() {
         echo "----- $f -----"; tail -n 30 "$f"
     done
     [ -f "$tmp/slurm/log/slurmctld.log" ] && { echo "----- slurmctld.log -----"; tail -n 15 "$tmp/slurm/log/slurmctld.log"; }
+    [ -f "$tmp/slurm/log/slurmd.log" ] && { echo "----- slurmd.log -----"; tail -n 25 "$tmp/slurm/log/slurmd.log"; }
     return 0
 }
 # mk_split_corpus NAME CLASSES PER_CLASS: a synthetic corpus whose split
