@@ -44,6 +44,11 @@ static const bn_backend_ops *find(const char *name) {
     return NULL;
 }
 
+int bn_backend_is_gpu(const char *name) {
+    const bn_backend_ops *b = name ? find(name) : NULL;
+    return b && b->gpu;
+}
+
 /* "fp32, bf16" for an entry's mask. */
 static void prec_list(unsigned mask, char *buf, size_t len) {
     buf[0] = 0;

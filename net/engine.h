@@ -50,6 +50,9 @@ typedef struct bn_engine bn_engine;
  * one-line reason in err (unknown, not built, or not offering the precision). */
 const char *bn_backend_resolve(const char *name, bn_precision p, char *err, size_t errlen);
 
+/* 1 when the table entry named name runs on a GPU, else 0 (unknown names too). */
+int bn_backend_is_gpu(const char *name);
+
 /* "cpu|dnnl|gemm|ref" as built in this build, for --help and choices. */
 const char *bn_backend_choices(void);
 

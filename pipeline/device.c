@@ -1,7 +1,6 @@
 /* device.c: see device.h. */
 #include "config.h"
 #include "pipeline/device.h"
-#include "net/engine.h"
 #include "pipeline/log.h"
 
 #include <stdio.h>
@@ -38,8 +37,6 @@ int bn_device_assign(bn_device_mode mode, int local_rank, int local_size, int ng
     out->gpu = g < out->ngpus ? g : -1; /* the ranks beyond the GPUs run on the CPU */
     return 0;
 }
-
-int bn_device_count(char *why, size_t whylen) { return bn_engine_gpu_count(why, whylen); }
 
 void bn_device_local(MPI_Comm comm, int *local_rank, int *local_size) {
     MPI_Comm node;

@@ -5,8 +5,9 @@
  * to a GPU; ranks beyond them run on the CPU, and extract's dynamic work
  * sharing balances the mix. "auto" takes a GPU where one is left for the
  * rank, "cpu" never does, "gpu" refuses a node that has no usable GPU.
- * This build's GPU count comes from its GPU backend; a build without one
- * sees none (bn_device_count says why).
+ * This build's GPU count comes from its GPU backend (bn_engine_gpu_count);
+ * a build without one sees none. pipeline/engopts.h picks a rank's device
+ * and backend from these (bn_engine_pick_device).
  */
 #ifndef BN_DEVICE_H
 #define BN_DEVICE_H
@@ -39,10 +40,6 @@ typedef struct {
  * mode gpu on a node without a usable GPU (why_none says why there is none). */
 int bn_device_assign(bn_device_mode mode, int local_rank, int local_size, int ngpus, int ranks_per_gpu,
                      const char *why_none, bn_device *out, char *err, size_t errlen);
-
-/* Usable GPUs this process sees (CUDA_VISIBLE_DEVICES applies), or 0 with
- * the reason in why (no GPU backend in this build, no driver, no device). */
-int bn_device_count(char *why, size_t whylen);
 
 /* Collective over comm: node-local rank and size (ranks sharing memory). */
 void bn_device_local(MPI_Comm comm, int *local_rank, int *local_size);

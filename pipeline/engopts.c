@@ -14,6 +14,7 @@ int bn_engine_opts_check(const bn_engine_opts *eo, bn_engine_setup *out, char *e
         snprintf(err, errlen, "unknown precision '%s' (fp32, bf16 or int8)", eo->precision);
         return -1;
     }
+    out->backend_auto = !eo->backend || !strcmp(eo->backend, "cpu");
     out->backend = bn_backend_resolve(eo->backend ? eo->backend : "cpu", out->precision, err, errlen);
     if (!out->backend) return -1;
     static int warned;
@@ -77,7 +78,52 @@ int bn_engine_opts_check(const bn_engine_opts *eo, bn_engine_setup *out, char *e
     return 0;
 }
 
+int bn_engine_pick_device(bn_engine_setup *es, int local_rank, int local_size, bn_device *dev, char *note,
+                          size_t notelen, char *err, size_t errlen) {
+    char why[128] = "";
+    int ngpus = es->device == BN_DEVICE_CPU ? 0 : bn_engine_gpu_count(why, sizeof why);
+    es->device_picked = 1;
+    es->gpu = -1;
+    if (bn_device_assign(es->device, local_rank, local_size, ngpus, es->ranks_per_gpu, why, dev, err, errlen))
+        return -1;
+    int named_gpu = !es->backend_auto && bn_backend_is_gpu(es->backend);
+    if (named_gpu && dev->gpu < 0) {
+        snprintf(err, errlen, "--backend %s runs on a GPU, and node-local rank %d of %d has none (%d usable GPUs%s%s, "
+                 "--ranks-per-gpu %d, --device %s); use --backend cpu to let the ranks without one run on the CPU",
+                 es->backend, local_rank, local_size, ngpus, why[0] ? ": " : "", why, es->ranks_per_gpu,
+                 bn_device_mode_name(es->device));
+        return -1;
+    }
+    if (dev->gpu >= 0 && !es->backend_auto && !named_gpu) {
+        snprintf(note, notelen, "CPU (--backend %s runs on the CPU; GPU %d is left unused)", es->backend, dev->gpu);
+        dev->gpu = -1;
+        return 0;
+    }
+    if (dev->gpu >= 0) {
+        char e2[256];
+        if (!bn_backend_resolve("cuda", es->precision, e2, sizeof e2)) {
+            snprintf(note, notelen, "CPU (GPU %d is left unused: %s)", dev->gpu, e2);
+            dev->gpu = -1;
+            return 0;
+        }
+        es->backend = "cuda";
+        es->gpu = dev->gpu;
+        snprintf(note, notelen, "GPU %d (node-local rank %d of %d, %d usable GPUs)", dev->gpu, local_rank, local_size,
+                 ngpus);
+        return 0;
+    }
+    snprintf(note, notelen, "CPU (--device %s; node-local rank %d of %d; %d usable GPUs%s%s)",
+             bn_device_mode_name(es->device), local_rank, local_size, ngpus, why[0] ? ": " : "", why);
+    return 0;
+}
+
 bn_engine *bn_engine_open(bn_engine_setup *es, const bn_model *m, int max_batch, char *err, size_t errlen) {
+    if (!es->device_picked) {
+        bn_device dev;
+        char note[256];
+        if (bn_engine_pick_device(es, 0, 1, &dev, note, sizeof note, err, errlen)) return NULL;
+        bn_verbose("device: %s", note);
+    }
     if (es->precision == BN_PREC_INT8 && !es->calib) {
         es->calib = callocCheck(1, sizeof *es->calib);
         if (bn_calib_read(es->calibration, m->sha256, es->calib, err, errlen)) return NULL;

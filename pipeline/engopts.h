@@ -78,7 +78,9 @@ typedef struct {
     int streams;          /* --streams; 0 = 1 */
     bn_device_mode device; /* --device */
     int ranks_per_gpu;    /* --ranks-per-gpu */
-    int gpu;              /* the GPU a GPU backend runs on (set by the stage that picks the device) */
+    int gpu;              /* the GPU a GPU backend runs on (bn_engine_pick_device), or -1 */
+    int backend_auto;     /* 1: the backend was left to bneck (--backend cpu or none), so a GPU may take it */
+    int device_picked;    /* 1: bn_engine_pick_device ran (else bn_engine_open picks, as a lone process) */
 } bn_engine_setup;
 
 /* Check the group and resolve it. Returns 0, or -1 with a one-line reason
@@ -86,9 +88,22 @@ typedef struct {
  * dct resolve to keras and accurate. */
 int bn_engine_opts_check(const bn_engine_opts *eo, bn_engine_setup *out, char *err, size_t errlen);
 
+/* Pick the device of node-local rank local_rank of local_size under
+ * --device and --ranks-per-gpu (pipeline/device.h). A rank given a GPU
+ * whose backend was left to bneck runs the cuda backend on it; a rank whose
+ * precision the GPU backend lacks stays on the CPU. Sets es->gpu and
+ * es->device_picked, fills dev and, in note, one line that says where the
+ * rank runs and why. Returns 0, or -1 with the reason in err (--device gpu
+ * where the node has no usable GPU). Local: callers with several ranks
+ * agree on the outcome before going on. */
+int bn_engine_pick_device(bn_engine_setup *es, int local_rank, int local_size, bn_device *dev, char *note,
+                          size_t notelen, char *err, size_t errlen);
+
 /* Create the engine the setup describes, for model m and batches of up to
  * max_batch. For int8, first loads es->calibration and checks it belongs to
- * m (its SHA-256). Returns NULL with a reason in err. */
+ * m (its SHA-256). Picks the device as a lone process (node-local rank 0
+ * of 1) unless bn_engine_pick_device already ran. Returns NULL with a
+ * reason in err. */
 bn_engine *bn_engine_open(bn_engine_setup *es, const bn_model *m, int max_batch, char *err, size_t errlen);
 
 /* Free what the setup loaded (the calibration). */

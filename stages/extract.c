@@ -480,29 +480,14 @@ static int start_engine(run_t *R) {
     /* The device: node-local rank against the node's GPUs (pipeline/device.h). */
     int lr = 0, ls = 1;
     bn_device_local(R->comm, &lr, &ls);
-    char why[128] = "";
-    int ngpus = R->es.device == BN_DEVICE_CPU ? 0 : bn_device_count(why, sizeof why);
-    int ok = bn_device_assign(R->es.device, lr, ls, ngpus, R->es.ranks_per_gpu, why, &R->dev, R->err, sizeof R->err) == 0;
+    char note[256];
+    int ok = bn_engine_pick_device(&R->es, lr, ls, &R->dev, note, sizeof note, R->err, sizeof R->err) == 0;
     if (!ok) bn_error("bneck --build-info says whether this build has a GPU backend", "%s", R->err);
     if (!all_agree(R->comm, ok)) {
         drop_new_store(R);
         return -1;
     }
-    if (R->dev.gpu >= 0 && !strcmp(R->cfg->eng.backend ? R->cfg->eng.backend : "cpu", "cpu")) {
-        char e2[256];
-        if (bn_backend_resolve("cuda", R->es.precision, e2, sizeof e2)) {
-            R->es.backend = "cuda";
-            R->es.gpu = R->dev.gpu;
-        } else {
-            bn_verbose("device: GPU %d is left unused: %s", R->dev.gpu, e2);
-            R->dev.gpu = -1;
-        }
-    }
-    if (R->dev.gpu >= 0)
-        bn_verbose("device: GPU %d (node-local rank %d of %d, %d usable GPUs)", R->dev.gpu, lr, ls, ngpus);
-    else
-        bn_verbose("device: CPU (--device %s; node-local rank %d of %d; %d usable GPUs%s%s)",
-                   bn_device_mode_name(R->es.device), lr, ls, ngpus, why[0] ? ": " : "", why);
+    bn_verbose("device: %s", note);
     R->decode_threads = R->cfg->decode_threads > 0 ? R->cfg->decode_threads : default_decode_threads(R->es.threads, ls);
     if (R->decode_threads > batch) R->decode_threads = batch; /* a unit has no more images than that */
     bn_verbose("decode threads: %d (%s)", R->decode_threads, R->cfg->decode_threads > 0 ? "--decode-threads" : "the cores the engines leave");

@@ -89,4 +89,29 @@ set +e
 set -e
 [ "$rc" != 0 ] && grep -q "backend 'gemm' runs one stream" "$tmp/err" ||
     fail "gemm with --streams 2: want a refusal, got $rc: $(cat "$tmp/err")"
+# --device in a lone process (features, benchmark): auto runs on the CPU
+# where there is no GPU and says so under -v; gpu is refused with the reason.
+"$BNECK" features --weights "$tmp/w.h5" --device auto -v --out "$tmp/auto.npy" "${imgs[0]}" 2> "$tmp/err" ||
+    fail "features --device auto: $(cat "$tmp/err")"
+if ! grep -qE '^  GPUs visible \.* [1-9]' <("$BNECK" --build-info); then
+    grep -q "device: CPU (--device auto; node-local rank 0 of 1; 0 usable GPUs" "$tmp/err" ||
+        fail "features -v did not say it runs on the CPU: $(cat "$tmp/err")"
+    cuda=$(grep -cE '^  cuda +built' <("$BNECK" --build-info) || true)
+    for cmd in features benchmark; do
+        set +e
+        if [ "$cmd" = features ]; then
+            "$BNECK" features --weights "$tmp/w.h5" --device gpu "${imgs[0]}" > /dev/null 2> "$tmp/err"; rc=$?
+        else
+            "$BNECK" benchmark --weights "$tmp/w.h5" --device gpu --batch 1 --seconds 0.1 > /dev/null 2> "$tmp/err"; rc=$?
+        fi
+        set -e
+        if [ "$cuda" = 0 ]; then
+            [ "$rc" = 2 ] && grep -q -- "--device gpu: this build has no GPU backend" "$tmp/err" ||
+                fail "$cmd --device gpu without a GPU backend: want usage error 2, got $rc: $(cat "$tmp/err")"
+        else
+            [ "$rc" = 1 ] && grep -q -- "--device gpu: this node has no usable GPU" "$tmp/err" ||
+                fail "$cmd --device gpu without a GPU: want a refusal with the reason, got $rc: $(cat "$tmp/err")"
+        fi
+    done
+fi
 echo "engine: all checks passed"

@@ -3,7 +3,9 @@
  * The mapping is a pure function of the node's numbers, so every case a
  * GPU node would see is checked here without one. */
 #include "config.h"
+#include "net/engine.h"
 #include "pipeline/device.h"
+#include "pipeline/engopts.h"
 #include "tests/testutil.h"
 
 #include <string.h>
@@ -65,8 +67,49 @@ int main(void) {
 
     /* No GPU seen comes with a reason (no GPU backend, no driver, no device). */
     char why[128] = "";
-    int ngpus = bn_device_count(why, sizeof why);
+    int ngpus = bn_engine_gpu_count(why, sizeof why);
     CHECK(ngpus > 0 || why[0], "no GPU and no reason");
     printf("GPUs seen: %d%s%s\n", ngpus, why[0] ? ": " : "", why);
+
+    /* bn_engine_pick_device: what a lone process (features, benchmark,
+     * classify of image files) and each extract rank run on. */
+    bn_engine_setup es;
+    char note[256];
+    memset(&es, 0, sizeof es);
+    es.backend = "gemm", es.backend_auto = 1, es.device = BN_DEVICE_AUTO, es.ranks_per_gpu = 1, es.gpu = 7;
+    CHECK(bn_engine_pick_device(&es, 0, 1, &d, note, sizeof note, err, sizeof err) == 0, "auto refused: %s", err);
+    CHECK(es.device_picked == 1, "pick did not mark the setup");
+    if (ngpus == 0) {
+        CHECK(es.gpu == -1 && d.gpu == -1 && !strcmp(es.backend, "gemm"), "auto without a GPU left the CPU backend");
+        CHECK(!strncmp(note, "CPU (--device auto", 18) && strstr(note, why), "auto note: %s", note);
+    } else {
+        CHECK(es.gpu == 0 && d.gpu == 0 && !strcmp(es.backend, "cuda"), "auto with %d GPUs: gpu %d, %s", ngpus, es.gpu,
+              es.backend);
+        CHECK(!strncmp(note, "GPU 0 (", 7), "auto note: %s", note);
+    }
+    /* --device cpu never takes a GPU. */
+    es.backend = "gemm", es.device = BN_DEVICE_CPU, es.device_picked = 0;
+    CHECK(bn_engine_pick_device(&es, 0, 1, &d, note, sizeof note, err, sizeof err) == 0 && es.gpu == -1 &&
+              !strcmp(es.backend, "gemm") && !strncmp(note, "CPU (--device cpu", 17),
+          "--device cpu: gpu %d, %s, %s", es.gpu, es.backend, note);
+    /* A CPU backend named on the command line keeps the rank on the CPU. */
+    es.backend = "ref", es.backend_auto = 0, es.device = BN_DEVICE_AUTO;
+    CHECK(bn_engine_pick_device(&es, 0, 1, &d, note, sizeof note, err, sizeof err) == 0 && es.gpu == -1 &&
+              d.gpu == -1 && !strcmp(es.backend, "ref"),
+          "--backend ref: gpu %d, %s", es.gpu, es.backend);
+    if (ngpus > 0) CHECK(strstr(note, "--backend ref runs on the CPU"), "named CPU backend note: %s", note);
+    /* --backend cuda on a rank left without a GPU is refused, with the numbers. */
+    es.backend = "cuda", es.backend_auto = 0, es.ranks_per_gpu = 1;
+    err[0] = 0;
+    CHECK(bn_engine_pick_device(&es, ngpus, ngpus + 1, &d, note, sizeof note, err, sizeof err) == -1 &&
+              strstr(err, "--backend cuda runs on a GPU") && strstr(err, "--backend cpu"),
+          "--backend cuda without a GPU: %s", err);
+    /* --device gpu on a node without one is refused. */
+    if (ngpus == 0) {
+        es.backend = "gemm", es.backend_auto = 1, es.device = BN_DEVICE_GPU;
+        CHECK(bn_engine_pick_device(&es, 0, 1, &d, note, sizeof note, err, sizeof err) == -1 &&
+                  strstr(err, "no usable GPU"),
+              "--device gpu without a GPU: %s", err);
+    }
     return t_done("test_device");
 }
