@@ -118,8 +118,8 @@ static int check_inputs(const char *path, const bn_corpus *c, const bn_store_ide
 int bn_store_check_precision(const char *precision, const char *calibration_sha256, char *err, size_t errlen) {
     const char *p = precision && precision[0] ? precision : BN_STORE_DEFAULT_PRECISION;
     const char *cal = calibration_sha256 ? calibration_sha256 : "";
-    if (strcmp(p, "fp32") && strcmp(p, "bf16") && strcmp(p, "int8")) {
-        snprintf(err, errlen, "precision '%.32s' is none of fp32, bf16, int8", p);
+    if (strcmp(p, "fp32") && strcmp(p, "bf16") && strcmp(p, "int8") && strcmp(p, "tf32") && strcmp(p, "fp16")) {
+        snprintf(err, errlen, "precision '%.32s' is none of fp32, bf16, int8, tf32, fp16", p);
         return -1;
     }
     int hex = strlen(cal) == 64;
@@ -975,6 +975,8 @@ static int timing_types(hid_t *tm, hid_t *tf) {
         {"wall_s", offsetof(bn_rank_timing, wall_s), 2},
         {"images_per_s", offsetof(bn_rank_timing, images_per_s), 2},
         {"device", offsetof(bn_rank_timing, device), 0},
+        {"gpu_s", offsetof(bn_rank_timing, gpu_s), 2},
+        {"copy_s", offsetof(bn_rank_timing, copy_s), 2},
     };
     const hid_t mtypes[3] = {H5T_NATIVE_INT, H5T_NATIVE_LLONG, H5T_NATIVE_DOUBLE};
     const hid_t ftypes[3] = {H5T_STD_I32LE, H5T_STD_I64LE, H5T_IEEE_F64LE};

@@ -57,6 +57,8 @@ typedef struct {
     double wall_s;         /* from start to the end of this rank's work */
     double images_per_s;   /* (done + failed) / wall_s */
     int device;            /* the GPU the network ran on, or -1: the CPU */
+    double gpu_s;          /* of forward_s: the GPU's own time on the network (0 on the CPU) */
+    double copy_s;         /* of forward_s: the GPU's copies of images in and features out (0 on the CPU) */
 } bn_rank_timing;
 
 typedef struct bn_store bn_store;

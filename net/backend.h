@@ -29,6 +29,14 @@ typedef struct {
     /* Bytes of memory the state holds. */
     size_t (*bytes)(const void *ctx);
     void (*destroy)(void *ctx);
+    /* Optional (NULL: plain malloc/free). Host memory the device copies from
+     * fastest (page-locked), or NULL when none could be had; and its free,
+     * which must also take memory that came from malloc. */
+    void *(*host_alloc)(void *ctx, size_t bytes);
+    void (*host_free)(void *ctx, void *p);
+    /* Optional (NULL: a CPU backend). Device seconds so far on compute and
+     * on copies, from the device's own timers. */
+    void (*device_times)(const void *ctx, double *compute_s, double *copy_s);
 } bn_backend_ops;
 
 extern const bn_backend_ops bn_backend_ref;

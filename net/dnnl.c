@@ -949,4 +949,4 @@ static size_t dn_bytes(const void *ctx) { return ((const dctx *)ctx)->bytes; }
 const bn_backend_ops bn_backend_dnnl = {
     "dnnl", "oneDNN convolutions; bf16 needs AVX-512 (AVX512_BF16 or AMX for speed), int8 AVX2 (VNNI for speed)",
     BN_PREC_BIT(BN_PREC_FP32) | BN_PREC_BIT(BN_PREC_BF16) | BN_PREC_BIT(BN_PREC_INT8),
-    1, 30, 1, 0, dn_create, dn_forward, dn_bytes, dn_destroy};
+    1, 30, 1, 0, dn_create, dn_forward, dn_bytes, dn_destroy, NULL, NULL, NULL};

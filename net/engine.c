@@ -14,18 +14,20 @@
 /* Listed so that --build-info and error messages can say it is missing. */
 const bn_backend_ops bn_backend_dnnl = {"dnnl", "oneDNN convolutions (not built: configure found no usable oneDNN)",
                                         BN_PREC_BIT(BN_PREC_FP32) | BN_PREC_BIT(BN_PREC_BF16) | BN_PREC_BIT(BN_PREC_INT8),
-                                        0, 30, 1, 0, NULL, NULL, NULL, NULL};
+                                        0, 30, 1, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 #endif
 #ifndef HAVE_CUDA
 const bn_backend_ops bn_backend_cuda = {"cuda", "cuDNN on a GPU (not built: configure found no CUDA toolkit with cuDNN)",
-                                        BN_PREC_BIT(BN_PREC_FP32), 0, 40, 0, 1, NULL, NULL, NULL, NULL};
+                                        BN_PREC_BIT(BN_PREC_FP32) | BN_PREC_BIT(BN_PREC_TF32) |
+                                            BN_PREC_BIT(BN_PREC_FP16) | BN_PREC_BIT(BN_PREC_BF16),
+                                        0, 40, 0, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 #endif
 
 /* The table, in the order --build-info lists it. */
 static const bn_backend_ops *const TABLE[] = {&bn_backend_ref, &bn_backend_gemm, &bn_backend_dnnl, &bn_backend_cuda};
 #define NTABLE (sizeof TABLE / sizeof TABLE[0])
 
-static const char *const PREC_NAMES[BN_NPREC] = {"fp32", "bf16", "int8"};
+static const char *const PREC_NAMES[BN_NPREC] = {"fp32", "bf16", "int8", "tf32", "fp16"};
 
 int bn_precision_parse(const char *s, bn_precision *out) {
     for (int p = 0; p < BN_NPREC; p++)
@@ -107,7 +109,7 @@ void bn_backend_table_text(char *buf, size_t len) {
         char have[64];
         prec_list(TABLE[i]->precisions, have, sizeof have);
         size_t u = strlen(buf);
-        snprintf(buf + u, len - u, "  %-5s %-9s %-18s %s\n", TABLE[i]->name, TABLE[i]->built ? "built" : "not built",
+        snprintf(buf + u, len - u, "  %-5s %-9s %-22s %s\n", TABLE[i]->name, TABLE[i]->built ? "built" : "not built",
                  have, TABLE[i]->summary);
     }
 }
@@ -282,6 +284,34 @@ size_t bn_engine_bytes(const bn_engine *e) {
 const char *bn_engine_backend(const bn_engine *e) { return e->ops->name; }
 bn_precision bn_engine_precision(const bn_engine *e) { return e->precision; }
 int bn_engine_streams(const bn_engine *e) { return e->streams; }
+
+float *bn_engine_alloc_input(bn_engine *e, int n) {
+    const bn_graph *g = bn_inception_v3();
+    const size_t bytes = (size_t)(n > 0 ? n : 1) * g->tensors[g->input].h * g->tensors[g->input].w *
+                         g->tensors[g->input].c * sizeof(float);
+    void *p = e->ops->host_alloc ? e->ops->host_alloc(e->ctx[0], bytes) : NULL;
+    return p ? (float *)p : mallocCheck(bytes); /* the backend's free takes malloc'd memory too */
+}
+
+void bn_engine_free_input(bn_engine *e, float *p) {
+    if (!p) return;
+    if (e->ops->host_free)
+        e->ops->host_free(e->ctx[0], p);
+    else
+        free(p);
+}
+
+int bn_engine_device_times(const bn_engine *e, double *compute_s, double *copy_s) {
+    *compute_s = *copy_s = 0;
+    if (!e->ops->device_times) return 0;
+    for (int i = 0; i < e->streams; i++) {
+        double a = 0, b = 0;
+        e->ops->device_times(e->ctx[i], &a, &b);
+        *compute_s += a;
+        *copy_s += b;
+    }
+    return 1;
+}
 
 int bn_engine_gpu_count(char *why, size_t whylen) {
 #ifdef HAVE_CUDA

@@ -21,10 +21,12 @@ typedef enum {
     BN_PREC_FP32 = 0, /* fp32 everywhere */
     BN_PREC_BF16 = 1, /* bf16 weights and activations, fp32 accumulation */
     BN_PREC_INT8 = 2, /* s8 weights per output channel, u8/s8 activations from a calibration, int32 accumulation */
+    BN_PREC_TF32 = 3, /* fp32 tensors, convolutions on TF32 tensor cores (10-bit mantissa products; GPU only) */
+    BN_PREC_FP16 = 4, /* fp16 weights and activations, fp32 accumulation (GPU only) */
 } bn_precision;
-#define BN_NPREC 3
+#define BN_NPREC 5
 
-/* Parse "fp32", "bf16" or "int8". Returns 0, or -1 for another name. */
+/* Parse "fp32", "bf16", "int8", "tf32" or "fp16". Returns 0, or -1 for another name. */
 int bn_precision_parse(const char *s, bn_precision *out);
 const char *bn_precision_name(bn_precision p);
 
@@ -84,6 +86,19 @@ bn_precision bn_engine_precision(const bn_engine *e);
  * or 0 with the reason in why: no GPU backend in this build, no driver, no
  * device. */
 int bn_engine_gpu_count(char *why, size_t whylen);
+
+/* Host memory for n input images, (n, 299, 299, 3) floats: page-locked for
+ * a GPU backend (its copies to the device then run at full speed and
+ * asynchronously), plain memory otherwise. Fatal when out of memory. Free
+ * it with bn_engine_free_input, before bn_engine_free. */
+float *bn_engine_alloc_input(bn_engine *e, int n);
+void bn_engine_free_input(bn_engine *e, float *p);
+
+/* Seconds the device spent, summed over every forward call so far: on the
+ * network (compute_s) and copying images in and features out (copy_s), as
+ * the GPU's own events measured them. Returns 1, or 0 with both set to 0
+ * for a CPU backend (its forward time is all compute). */
+int bn_engine_device_times(const bn_engine *e, double *compute_s, double *copy_s);
 
 /* Streams the engine runs (1 for a backend that cannot run side by side). */
 int bn_engine_streams(const bn_engine *e);

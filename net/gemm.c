@@ -363,4 +363,4 @@ static size_t gemm_bytes(const void *ctx) {
 const bn_backend_ops bn_backend_gemm = {
     "gemm", "im2col + CBLAS SGEMM, portable; bf16 and int8 emulated exactly in fp32 (no faster: for fidelity checks)",
     BN_PREC_BIT(BN_PREC_FP32) | BN_PREC_BIT(BN_PREC_BF16) | BN_PREC_BIT(BN_PREC_INT8), 1, 10, 0, 0,
-    gemm_create, gemm_forward, gemm_bytes, gemm_destroy};
+    gemm_create, gemm_forward, gemm_bytes, gemm_destroy, NULL, NULL, NULL};

@@ -122,4 +122,5 @@ static int ref_forward(void *ctx, const float *in, int n, float *out, char *err,
 static size_t ref_bytes(const void *ctx) { return bn_runner_bytes(ctx); }
 
 const bn_backend_ops bn_backend_ref = {"ref", "plain loops, double accumulation: the ground truth (slow)",
-                                       BN_PREC_BIT(BN_PREC_FP32), 1, 0, 1, 0, ref_create, ref_forward, ref_bytes, ref_destroy};
+                                       BN_PREC_BIT(BN_PREC_FP32), 1, 0, 1, 0, ref_create, ref_forward, ref_bytes, ref_destroy,
+                                       NULL, NULL, NULL};

@@ -11,11 +11,20 @@ int bn_engine_opts_check(const bn_engine_opts *eo, bn_engine_setup *out, char *e
     memset(out, 0, sizeof *out);
     out->precision = BN_PREC_FP32;
     if (eo->precision && bn_precision_parse(eo->precision, &out->precision)) {
-        snprintf(err, errlen, "unknown precision '%s' (fp32, bf16 or int8)", eo->precision);
+        snprintf(err, errlen, "unknown precision '%s' (fp32, bf16, int8, tf32 or fp16)", eo->precision);
         return -1;
     }
     out->backend_auto = !eo->backend || !strcmp(eo->backend, "cpu");
     out->backend = bn_backend_resolve(eo->backend ? eo->backend : "cpu", out->precision, err, errlen);
+    if (!out->backend && out->backend_auto) {
+        /* A precision only the GPU backend offers (tf32, fp16): the rank
+         * must get a GPU (bn_engine_pick_device says so where it does not). */
+        char e2[256];
+        out->backend = bn_backend_resolve("cuda", out->precision, e2, sizeof e2);
+        if (!out->backend)
+            snprintf(err, errlen, "--precision %s runs on a GPU, and %s", bn_precision_name(out->precision),
+                     strstr(e2, "not built") ? "this build has no GPU backend (bneck --build-info)" : e2);
+    }
     if (!out->backend) return -1;
     static int warned;
     if (out->precision != BN_PREC_FP32 && (!eo->backend || !strcmp(eo->backend, "cpu")) &&
@@ -59,6 +68,15 @@ int bn_engine_opts_check(const bn_engine_opts *eo, bn_engine_setup *out, char *e
     /* Only what every rank answers alike is checked here (a usage error
      * stops all ranks before any collective); whether a node has a usable
      * GPU is agreed among the ranks by the stage that picks the device. */
+    if (out->device == BN_DEVICE_CPU && bn_backend_is_gpu(out->backend)) {
+        if (out->backend_auto)
+            snprintf(err, errlen, "--precision %s runs only on a GPU (the cuda backend), and --device cpu keeps this run "
+                     "on the CPU: use fp32, bf16 or int8 there", bn_precision_name(out->precision));
+        else
+            snprintf(err, errlen, "--backend %s runs only on a GPU, and --device cpu keeps this run on the CPU",
+                     out->backend);
+        return -1;
+    }
     if (out->device == BN_DEVICE_GPU) {
         char why[128];
         if (!bn_backend_resolve("cuda", out->precision, why, sizeof why)) {
@@ -86,12 +104,17 @@ int bn_engine_pick_device(bn_engine_setup *es, int local_rank, int local_size, b
     es->gpu = -1;
     if (bn_device_assign(es->device, local_rank, local_size, ngpus, es->ranks_per_gpu, why, dev, err, errlen))
         return -1;
-    int named_gpu = !es->backend_auto && bn_backend_is_gpu(es->backend);
+    /* A named GPU backend, or a precision only the GPU offers. */
+    int named_gpu = bn_backend_is_gpu(es->backend);
     if (named_gpu && dev->gpu < 0) {
-        snprintf(err, errlen, "--backend %s runs on a GPU, and node-local rank %d of %d has none (%d usable GPUs%s%s, "
-                 "--ranks-per-gpu %d, --device %s); use --backend cpu to let the ranks without one run on the CPU",
-                 es->backend, local_rank, local_size, ngpus, why[0] ? ": " : "", why, es->ranks_per_gpu,
-                 bn_device_mode_name(es->device));
+        char what[64];
+        snprintf(what, sizeof what, es->backend_auto ? "--precision %s" : "--backend %s",
+                 es->backend_auto ? bn_precision_name(es->precision) : es->backend);
+        snprintf(err, errlen, "%s runs on a GPU, and node-local rank %d of %d has none (%d usable GPUs%s%s, "
+                 "--ranks-per-gpu %d, --device %s); %s", what, local_rank, local_size, ngpus, why[0] ? ": " : "", why,
+                 es->ranks_per_gpu, bn_device_mode_name(es->device),
+                 es->backend_auto ? "use fp32, bf16 or int8 where ranks run on the CPU"
+                                  : "use --backend cpu to let the ranks without one run on the CPU");
         return -1;
     }
     if (dev->gpu >= 0 && !es->backend_auto && !named_gpu) {

@@ -55,8 +55,8 @@ static inline const char *bn_engine_dct_shown(const char *pre_default) {
     {"max-pixels", 0, BN_OPT_INT, &(eo)->max_pixels, "N", "100000000", 1, 1e15, NULL,                          \
      "refuse larger images (checked from the header)"},                                                        \
     {"precision", 0, BN_OPT_CHOICE, &(eo)->precision, NULL, bn_engine_dct_shown(pre_default) == (pre_default) \
-     ? (pre_default) : "fp32", 0, 0, "fp32|bf16|int8",                                                      \
-     "convolution arithmetic; int8 needs --calibration"},                                                     \
+     ? (pre_default) : "fp32", 0, 0, "fp32|bf16|int8|tf32|fp16",                                            \
+     "convolution arithmetic; int8 needs --calibration; tf32 and fp16 run on a GPU"},                                                     \
     {"calibration", 0, BN_OPT_STRING, &(eo)->calibration, "CAL.h5", NULL, 0, 0, NULL,                           \
      "int8 activation scales written by bneck calibrate"},                                                    \
     {"streams", 0, BN_OPT_INT, &(eo)->streams, "N", "1", 0, 4096, NULL,                                        \

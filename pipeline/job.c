@@ -42,7 +42,7 @@ static const struct {
     {"engine", "preprocess", K_CHOICE, 0, 0, "keras|tf2015"},
     {"engine", "dct", K_CHOICE, 0, 0, "accurate|fast"},
     {"engine", "max-pixels", K_INT, 1, 1e15, NULL},
-    {"engine", "precision", K_CHOICE, 0, 0, "fp32|bf16|int8"},
+    {"engine", "precision", K_CHOICE, 0, 0, "fp32|bf16|int8|tf32|fp16"},
     {"engine", "calibration", K_PATH, 0, 0, NULL},
     {"train", "steps", K_INT, 1, 1e12, NULL},
     {"train", "learning-rate", K_DOUBLE, 1e-300, 1e6, NULL},

@@ -231,21 +231,21 @@ static job_t *decoder_wait(decoder_t *D) {
     return j;
 }
 
-static void job_alloc(job_t *j, int batch) {
+static void job_alloc(job_t *j, int batch, bn_engine *eng) {
     memset(j, 0, sizeof *j);
     j->idx = mallocCheck(sizeof(long long) * (size_t)batch);
     j->slot = mallocCheck(sizeof(int) * (size_t)batch);
     j->code = mallocCheck((size_t)batch);
     j->reason = mallocCheck((size_t)batch * BN_REASON_LEN);
-    j->input = mallocCheck((size_t)batch * BN_INPUT_SIZE * BN_INPUT_SIZE * 3 * sizeof(float));
+    j->input = bn_engine_alloc_input(eng, batch); /* page-locked for a GPU engine */
 }
 
-static void job_free(job_t *j) {
+static void job_free(job_t *j, bn_engine *eng) {
     free(j->idx);
     free(j->slot);
     free(j->code);
     free(j->reason);
-    free(j->input);
+    bn_engine_free_input(eng, j->input);
 }
 
 /* Fill j with unit u of the to-do list (-1: none). */
@@ -275,19 +275,24 @@ static void settings_json(char *out, size_t len, const bn_extract_cfg *cfg, cons
 
 /* Print the per-rank timing table on rank 0. */
 static void print_timing(const bn_rank_timing *t, int size, double wall) {
-    printf("\nrank     done  failed    read s  decode s  forward s   write s    idle s    wall s  images/s  idle %%  device\n");
+    /* gpu s and copy s: the GPU's own timers, parts of forward s; "-" on the CPU. */
+    printf("\nrank     done  failed    read s  decode s  forward s   write s    idle s    wall s  images/s  idle %%"
+           "     gpu s    copy s  device\n");
     bn_rank_timing sum = {0};
     double maxw = 0, minw = 1e300;
     for (int r = 0; r < size; r++) {
         const bn_rank_timing *x = &t[r];
-        char dev[16];
-        if (x->device >= 0)
+        char dev[16], gpu[16] = "-", copy[16] = "-";
+        if (x->device >= 0) {
             snprintf(dev, sizeof dev, "gpu%d", x->device);
-        else
+            snprintf(gpu, sizeof gpu, "%.2f", x->gpu_s);
+            snprintf(copy, sizeof copy, "%.2f", x->copy_s);
+        } else {
             snprintf(dev, sizeof dev, "cpu");
-        printf("%4d %8lld %7lld %9.2f %9.2f %10.2f %9.2f %9.2f %9.2f %9.2f %7.1f  %s\n", x->rank, x->done, x->failed,
-               x->read_s, x->decode_s, x->forward_s, x->write_s, x->idle_s, x->wall_s, x->images_per_s,
-               x->wall_s > 0 ? 100.0 * x->idle_s / x->wall_s : 0.0, dev);
+        }
+        printf("%4d %8lld %7lld %9.2f %9.2f %10.2f %9.2f %9.2f %9.2f %9.2f %7.1f %9s %9s  %s\n", x->rank, x->done,
+               x->failed, x->read_s, x->decode_s, x->forward_s, x->write_s, x->idle_s, x->wall_s, x->images_per_s,
+               x->wall_s > 0 ? 100.0 * x->idle_s / x->wall_s : 0.0, gpu, copy, dev);
         sum.done += x->done;
         sum.failed += x->failed;
         sum.read_s += x->read_s;
@@ -533,8 +538,8 @@ static void run_units(run_t *R) {
     bn_progress prog;
     bn_progress_init(&prog, R->rank == 0 && !cfg->quiet ? cfg->progress : "none", (long long)R->c.n, R->ndone_before);
     job_t jobs[2];
-    job_alloc(&jobs[0], batch);
-    job_alloc(&jobs[1], batch);
+    job_alloc(&jobs[0], batch, R->eng);
+    job_alloc(&jobs[1], batch, R->eng);
     float *feat = mallocCheck((size_t)batch * BN_FEATURES * sizeof(float));
     float *rows = mallocCheck((size_t)batch * BN_FEATURES * sizeof(float));
     unsigned char *rstat = mallocCheck((size_t)batch);
@@ -619,6 +624,7 @@ static void run_units(run_t *R) {
     R->me.decode_s = 0;
     pool_stop(&D, &R->me.read_s, &R->me.decode_s);
     R->me.forward_s = forward_s;
+    bn_engine_device_times(R->eng, &R->me.gpu_s, &R->me.copy_s);
     R->me.write_s = write_s;
     R->me.idle_s = idle_s;
     R->me.images_per_s = R->me.wall_s > 0 ? (double)(R->me.done + R->me.failed) / R->me.wall_s : 0.0;
@@ -630,8 +636,8 @@ static void run_units(run_t *R) {
     free(rstat);
     free(rows);
     free(feat);
-    job_free(&jobs[0]);
-    job_free(&jobs[1]);
+    job_free(&jobs[0], R->eng);
+    job_free(&jobs[1], R->eng);
     pthread_mutex_destroy(&D.mu);
     pthread_cond_destroy(&D.cv);
 }

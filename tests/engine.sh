@@ -113,5 +113,21 @@ if ! grep -qE '^  GPUs visible \.* [1-9]' <("$BNECK" --build-info); then
                 fail "$cmd --device gpu without a GPU: want a refusal with the reason, got $rc: $(cat "$tmp/err")"
         fi
     done
+    # tf32 and fp16 run only on the GPU backend: refused on the CPU, with why.
+    set +e
+    "$BNECK" features --weights "$tmp/w.h5" --precision fp16 "${imgs[0]}" > /dev/null 2> "$tmp/err"; rc=$?
+    set -e
+    if [ "$cuda" = 0 ]; then
+        [ "$rc" = 2 ] && grep -q -- "--precision fp16 runs on a GPU, and this build has no GPU backend" "$tmp/err" ||
+            fail "fp16 without a GPU backend: want usage error 2, got $rc: $(cat "$tmp/err")"
+    else
+        [ "$rc" = 1 ] && grep -q -- "--precision fp16 runs on a GPU, and node-local rank 0 of 1 has none" "$tmp/err" ||
+            fail "fp16 without a GPU: want a refusal naming the rank, got $rc: $(cat "$tmp/err")"
+        set +e
+        "$BNECK" features --weights "$tmp/w.h5" --precision tf32 --device cpu "${imgs[0]}" > /dev/null 2> "$tmp/err"; rc=$?
+        set -e
+        [ "$rc" = 2 ] && grep -q -- "--precision tf32 runs only on a GPU (the cuda backend), and --device cpu" "$tmp/err" ||
+            fail "tf32 with --device cpu: want usage error 2, got $rc: $(cat "$tmp/err")"
+    fi
 fi
 echo "engine: all checks passed"

@@ -32,7 +32,22 @@ int main(void) {
     CHECK(bn_precision_parse("fp32", &p) == 0 && p == BN_PREC_FP32, "fp32 parses");
     CHECK(bn_precision_parse("bf16", &p) == 0 && p == BN_PREC_BF16, "bf16 parses");
     CHECK(bn_precision_parse("int8", &p) == 0 && p == BN_PREC_INT8, "int8 parses");
-    CHECK(bn_precision_parse("fp16", &p) == -1, "fp16 is not a precision");
+    CHECK(bn_precision_parse("tf32", &p) == 0 && p == BN_PREC_TF32, "tf32 parses");
+    CHECK(bn_precision_parse("fp16", &p) == 0 && p == BN_PREC_FP16, "fp16 parses");
+    CHECK(bn_precision_parse("fp64", &p) == -1 && bn_precision_parse("FP16", &p) == -1, "fp64, FP16 are not precisions");
+    /* tf32 and fp16 are the GPU's alone: no CPU backend offers them, the cuda entry does. */
+    for (int q = BN_PREC_TF32; q <= BN_PREC_FP16; q++) {
+        CHECK(bn_backend_resolve("cpu", (bn_precision)q, err, sizeof err) == NULL && strstr(err, "no backend"),
+              "cpu offers %s", bn_precision_name((bn_precision)q));
+        const char *rr = bn_backend_resolve("cuda", (bn_precision)q, err, sizeof err);
+#ifdef HAVE_CUDA
+        CHECK(rr && !strcmp(rr, "cuda"), "cuda %s: %s", bn_precision_name((bn_precision)q), rr ? rr : err);
+#else
+        CHECK(!rr && strstr(err, "not built"), "cuda %s without CUDA: %s", bn_precision_name((bn_precision)q), rr ? rr : err);
+#endif
+    }
+    CHECK(bn_backend_is_gpu("cuda") && !bn_backend_is_gpu("dnnl") && !bn_backend_is_gpu("cpu") && !bn_backend_is_gpu("x"),
+          "only cuda runs on a GPU");
     CHECK(!strcmp(bn_precision_name(BN_PREC_INT8), "int8"), "int8 name");
 
     /* resolution */
