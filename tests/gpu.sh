@@ -6,7 +6,11 @@
 #   2. extract on 2 ranks sharing one GPU (--ranks-per-gpu 2), and on 3 ranks
 #      of which one has the GPU and two run on the CPU: the same images
 #      done and failed as a CPU run, features within 1e-4;
-#   3. --device gpu takes the GPU, -v says which rank has it.
+#   3. --device gpu takes the GPU, -v says which rank has it, and the
+#      timing row of a GPU rank carries the GPU's compute and copy times;
+#   4. tf32, fp16 and bf16 against the CPU's fp32: loose bounds (a broken
+#      conversion is off by about 1, a right one by 1e-3 to 1e-2); the
+#      measured distances are printed.
 set -eu
 fail() { echo "FAIL: $*" >&2; exit 1; }
 PY=${PYTHON3:-/usr/bin/python3}
@@ -49,6 +53,27 @@ for b in 1 3 8; do
     compare "$tmp/cpu.npy" "$tmp/gpu$b.npy" "cuda at batch $b against the CPU"
 done
 
+# --device gpu in a lone process takes GPU 0 and says so.
+"$BNECK" features --weights "$tmp/w.h5" --device gpu -v --out "$tmp/dev.npy" "${imgs[@]:0:2}" 2> "$tmp/err" || true
+grep -q "device: GPU 0" "$tmp/err" || { cat "$tmp/err"; fail "features --device gpu did not run on GPU 0"; }
+for pb in tf32:5e-2 fp16:5e-2 bf16:1e-1; do
+    p=${pb%%:*} bound=${pb#*:}
+    set +e
+    "$BNECK" features --weights "$tmp/w.h5" --backend cuda --precision "$p" --batch 3 --out "$tmp/$p.npy" "${imgs[@]}" 2> "$tmp/err"
+    rc=$?
+    set -e
+    [ "$rc" -le 1 ] || { cat "$tmp/err"; fail "cuda $p features: exit $rc"; }
+    "$PY" - "$tmp/cpu.npy" "$tmp/$p.npy" "$p" "$bound" <<'PY' || fail "cuda $p is too far from fp32"
+import sys, numpy as np
+a, b = np.load(sys.argv[1]).astype(np.float64), np.load(sys.argv[2]).astype(np.float64)
+ok = np.isfinite(a).all(axis=1)
+assert (ok == np.isfinite(b).all(axis=1)).all(), "different images failed"
+err = np.linalg.norm(a[ok] - b[ok], axis=1) / np.linalg.norm(a[ok], axis=1)
+print("cuda %s against the CPU's fp32: max rel L2 %.2e (bound %s)" % (sys.argv[3], err.max(), sys.argv[4]))
+sys.exit(0 if err.max() <= float(sys.argv[4]) else 1)
+PY
+done
+
 extract() {  # out launcher... -- options
     local out=$1; shift
     "$@" "$BNECK" extract --images "$tmp/c" --weights "$tmp/w.h5" --out "$out" --batch 4 --threads 1 --progress none -v \
@@ -72,5 +97,13 @@ for p in sys.argv[2:]:
     print("%s: %d done, %d failed, max rel L2 %.2e" % (p, done.sum(), (~done).sum(), err.max()))
     assert err.max() <= 1e-4, err.max()
     assert (~done).sum() == 2, "the 2 corrupt files must fail"
+    t = f["timing/run_0"][()]
+    gpu = t["device"] >= 0
+    assert gpu.any(), p + ": no rank on a GPU"
+    assert (t["gpu_s"][gpu] > 0).all() and (t["copy_s"][gpu] > 0).all(), (t["gpu_s"], t["copy_s"])
+    assert (t["gpu_s"][gpu] + t["copy_s"][gpu] <= t["forward_s"][gpu] * 1.05 + 0.05).all(), "GPU time over forward time"
+    assert (t["gpu_s"][~gpu] == 0).all(), "a CPU rank with GPU time"
 PY
+grep -qE "^ +[0-9]+ .* [0-9]+\.[0-9]+ +[0-9]+\.[0-9]+  gpu0$" "$tmp/share.h5.log" ||
+    { cat "$tmp/share.h5.log"; fail "the timing table shows no GPU and copy time for the GPU ranks"; }
 echo "gpu: all checks passed"
