@@ -291,8 +291,8 @@ static void run_precision(const char *dir, const char *fp32_file, const bn_corpu
 
     /* Identities that make no sense are refused before any file is touched. */
     snprintf(path, sizeof path, "%s/prec-bad.h5", dir);
-    snprintf(id.precision, sizeof id.precision, "fp16");
-    expect_refused("precision: unknown", path, c, &id, "fp16", "fp32, bf16, int8", NULL);
+    snprintf(id.precision, sizeof id.precision, "fp64");
+    expect_refused("precision: unknown", path, c, &id, "fp64", "fp32, bf16, int8, tf32, fp16", NULL);
     id = g_id;
     snprintf(id.precision, sizeof id.precision, "int8");
     expect_refused("precision: int8 without calibration", path, c, &id, "int8", "calibration", NULL);
