@@ -320,12 +320,12 @@ int main(void) {
         H5Adelete(f, "calibration_sha256");
         H5Fclose(f);
         expect_refused(p, "calibration_sha256", "precision without calibration_sha256");
-        p = valid_copy(&a, "fp16.h5");
+        p = valid_copy(&a, "fp64.h5");
         f = open_rw(p);
         H5Adelete(f, "precision");
-        CHECK(bn_h5_attr_put_str(f, "precision", "fp16", msg) == 0, "%s", msg);
+        CHECK(bn_h5_attr_put_str(f, "precision", "fp64", msg) == 0, "%s", msg);
         H5Fclose(f);
-        expect_refused(p, "fp16", "unknown precision");
+        expect_refused(p, "fp64", "unknown precision");
         p = valid_copy(&a, "int8nocal.h5");
         f = open_rw(p);
         H5Adelete(f, "precision");
