@@ -10,7 +10,8 @@
 #       batch 16 on every core (the peer, in the same run);
 #   (c) extract end to end on a generated corpus of flower_photos sizes
 #       (IMAGES, default 7340: twice flower_photos), 1 rank on the GPU at the
-#       best fp16 batch, with --decode-threads the cores left: images/s and
+#       best fp16 batch, with --decode-threads the cores left, decoding on
+#       the CPU and (where built) with nvJPEG: images/s and
 #       the rank's timing row (read, decode, forward, of it GPU and copy
 #       time, write, idle), which says where the time goes;
 #   (d) how far tf32, fp16 and bf16 features are from fp32 (relative L2 on
@@ -78,17 +79,25 @@ corpus=$out/corpus-$per
 total=$(find "$corpus" -type f | wc -l)
 read -r fb _ <<< "$(best fp16)"
 [ "$fb" != 0 ] || fb=128
-rm -f "$out/features.h5"
-t0=$(date +%s.%N)
-mpirun --oversubscribe --bind-to none -n 1 "$bneck" extract --images "$corpus" --weights "$out/weights.h5" \
-    --out "$out/features.h5" --device gpu --precision fp16 --batch "$fb" --decode-threads "$(( $(nproc) - 1 ))" \
-    --progress none > "$out/extract.log" 2>&1 || { tail -n 20 "$out/extract.log"; echo "extract failed"; exit 1; }
-t1=$(date +%s.%N)
-wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
-ext=$(awk -v w="$wall" -v n="$total" 'BEGIN { printf "%.1f", n / w }')
-echo
-echo "extract: $total images, fp16, batch $fb, 1 rank on GPU 0, $(( $(nproc) - 1 )) decode threads: $wall s, $ext images/s"
-sed -n '/^rank /,/^wall time/p' "$out/extract.log"
+decoders=(cpu)
+grep -qE '^  nvJPEG \.* yes' <<< "$info" && decoders+=(nvjpeg)
+ext=0
+for dcd in "${decoders[@]}"; do
+    rm -f "$out/features.h5"
+    t0=$(date +%s.%N)
+    mpirun --oversubscribe --bind-to none -n 1 "$bneck" extract --images "$corpus" --weights "$out/weights.h5" \
+        --out "$out/features.h5" --device gpu --precision fp16 --batch "$fb" --decode-threads "$(( $(nproc) - 1 ))" \
+        --decoder "$dcd" --progress none -v > "$out/extract-$dcd.log" 2>&1 ||
+        { tail -n 20 "$out/extract-$dcd.log"; echo "extract --decoder $dcd failed"; continue; }
+    t1=$(date +%s.%N)
+    wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+    e=$(awk -v w="$wall" -v n="$total" 'BEGIN { printf "%.1f", n / w }')
+    awk -v e="$e" -v x="$ext" 'BEGIN { exit !(e > x) }' && ext=$e
+    echo
+    echo "extract: $total images, fp16, batch $fb, 1 rank on GPU 0, $(( $(nproc) - 1 )) decode threads, --decoder $dcd: $wall s, $e images/s"
+    grep "JPEGs decoded by nvJPEG" "$out/extract-$dcd.log" || true
+    sed -n '/^rank /,/^wall time/p' "$out/extract-$dcd.log"
+done
 
 # (d) fidelity of each precision against fp32
 mapfile -t imgs < <(find "$corpus" -name '*.jpg' | sort | head -n 64)

@@ -32,6 +32,7 @@ void bn_build_info(FILE *f) {
     fprintf(f, "  job files ....... %s\n", BN_INIH_INFO);
     fprintf(f, "  oneDNN .......... %s\n", BN_DNNL_INFO);
     fprintf(f, "  CUDA/cuDNN ...... %s\n", BN_CUDA_INFO);
+    fprintf(f, "  nvJPEG .......... %s\n", BN_NVJPEG_INFO);
     char why[256] = "";
     int ngpus = bn_engine_gpu_count(why, sizeof why);
     if (why[0])

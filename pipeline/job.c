@@ -36,6 +36,7 @@ static const struct {
     {"engine", "device", K_CHOICE, 0, 0, "auto|cpu|gpu"},
     {"engine", "ranks-per-gpu", K_INT, 1, 4096, NULL},
     {"engine", "decode-threads", K_INT, 0, 256, NULL},
+    {"engine", "decoder", K_CHOICE, 0, 0, "cpu|nvjpeg"},
     {"engine", "batch", K_INT, 1, 4096, NULL},
     {"engine", "threads", K_INT, 0, 4096, NULL},
     {"engine", "streams", K_INT, 0, 4096, NULL},
@@ -516,6 +517,7 @@ int bn_job_resolve(bn_job *job) {
     ex->shard_count = (int)scount;
     ex->progress = progress;
     if (GIVEN("engine", "decode-threads")) ex->decode_threads = (long long)NUM("engine", "decode-threads");
+    if (GIVEN("engine", "decoder")) ex->decoder = val(job, "engine", "decoder");
     const char *features = val(job, "outputs", "features");
     if (features) ex->out = shard_path(job, features, sidx);
     if (ex->validation_pct + ex->testing_pct > 100)

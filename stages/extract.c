@@ -15,6 +15,7 @@
 #include "io/corpus.h"
 #include "io/image.h"
 #include "io/store.h"
+#include "io/gpu_image.h"
 #include "io/weights.h"
 #include "net/engine.h"
 #include "net/quant.h"
@@ -62,6 +63,9 @@ typedef struct {
     bn_decoder *dec;          /* decoder state */
     bn_rgb img;               /* decoded pixels, reused */
     double read_s, decode_s;  /* time this thread spent */
+    bn_gpu_image *gimg;       /* --decoder nvjpeg on a GPU rank: this thread's GPU decoder, else NULL */
+    int gpu_dead;             /* gimg hit a CUDA error: the CPU decodes from then on */
+    long long on_gpu, fell_back; /* JPEGs nvJPEG decoded; JPEGs it left to the CPU */
 } dworker;
 
 /* The decode thread, its helpers, and the hand-over with the main thread. */
@@ -98,7 +102,23 @@ static void decode_entry(decoder_t *D, dworker *w, job_t *j, int k) {
     bn_img_status s = bn_read_file(w->dec, D->corpus->items[i].path, &buf, &len, &res);
     double t1 = bn_now();
     w->read_s += t1 - t0;
-    if (s == BN_IMG_OK) {
+    int done = 0;
+    if (s == BN_IMG_OK && w->gimg && !w->gpu_dead && bn_sniff_format(buf, len) == BN_FMT_JPEG) {
+        /* nvJPEG and the GPU resize; what it does not take, the CPU decodes
+         * below, one image at a time, and the unit goes on. */
+        char why[256];
+        int rc = bn_gpu_decode_resize(w->gimg, buf, len, D->norm, j->input + (size_t)k * img_floats, why, sizeof why);
+        if (rc == 0) {
+            done = 1;
+            w->on_gpu++;
+        } else if (rc > 0) {
+            if (w->fell_back++ < 3) bn_verbose("%s: %s; decoded on the CPU", D->corpus->items[i].path, why);
+        } else {
+            bn_warn("GPU decoding stopped on this decode thread: %s; its images are decoded on the CPU from now on", why);
+            w->gpu_dead = 1;
+        }
+    }
+    if (s == BN_IMG_OK && !done) {
         s = bn_decode_mem(w->dec, buf, len, &w->img, &res);
         if (s == BN_IMG_OK) bn_resize_norm(&w->img, BN_INPUT_SIZE, BN_INPUT_SIZE, D->norm, j->input + (size_t)k * img_floats);
     }
@@ -165,7 +185,7 @@ static void decode_job(decoder_t *D, job_t *j) {
 
 /* Start the pool: n decode threads (n - 1 helpers). Fatal when a thread
  * cannot be started (the rank cannot go on without its decoder). */
-static void pool_start(decoder_t *D, int n, const bn_decode_opts *dopts) {
+static void pool_start(decoder_t *D, int n, const bn_decode_opts *dopts, int gpu) {
     D->nworkers = n;
     D->w = callocCheck((size_t)n, sizeof *D->w);
     pthread_mutex_init(&D->pmu, NULL);
@@ -173,6 +193,11 @@ static void pool_start(decoder_t *D, int n, const bn_decode_opts *dopts) {
     for (int i = 0; i < n; i++) {
         D->w[i].D = D;
         D->w[i].dec = bn_decoder_new(dopts);
+        if (gpu >= 0) { /* --decoder nvjpeg on a GPU rank; a thread that cannot have it decodes on the CPU */
+            char err[512];
+            D->w[i].gimg = bn_gpu_image_new(gpu, dopts->max_pixels, err, sizeof err);
+            if (!D->w[i].gimg) bn_warn("decode thread %d decodes on the CPU: %s", i + 1, err);
+        }
         if (i > 0 && pthread_create(&D->w[i].thread, NULL, helper_main, &D->w[i]) != 0)
             bn_fatal_at(__FILE__, __LINE__, "raise the process limit (ulimit -u), or lower --decode-threads",
                         "cannot start decode thread %d of %d", i + 1, n);
@@ -181,6 +206,7 @@ static void pool_start(decoder_t *D, int n, const bn_decode_opts *dopts) {
 
 /* Stop the helpers; add every thread's time to *read_s and *decode_s. */
 static void pool_stop(decoder_t *D, double *read_s, double *decode_s) {
+    long long on_gpu = 0, fell_back = 0;
     pthread_mutex_lock(&D->pmu);
     D->pquit = 1;
     pthread_cond_broadcast(&D->pcv);
@@ -189,9 +215,14 @@ static void pool_stop(decoder_t *D, double *read_s, double *decode_s) {
         if (i > 0) pthread_join(D->w[i].thread, NULL);
         *read_s += D->w[i].read_s;
         *decode_s += D->w[i].decode_s;
+        on_gpu += D->w[i].on_gpu;
+        fell_back += D->w[i].fell_back;
+        bn_gpu_image_free(D->w[i].gimg);
         bn_rgb_free(&D->w[i].img);
         bn_decoder_free(D->w[i].dec);
     }
+    if (on_gpu || fell_back)
+        bn_verbose("decoder: %lld JPEGs decoded by nvJPEG, %lld left to the CPU decoder", on_gpu, fell_back);
     free(D->w);
     pthread_mutex_destroy(&D->pmu);
     pthread_cond_destroy(&D->pcv);
@@ -266,11 +297,11 @@ static void settings_json(char *out, size_t len, const bn_extract_cfg *cfg, cons
              "{\"%s\": \"%s\", \"weights\": \"%s\", \"backend\": \"%s\", \"precision\": \"%s\", \"calibration\": \"%s\", "
              "\"batch\": %lld, \"threads\": %d, \"streams\": %d, "
              "\"ranks\": %d, \"preprocess\": \"%s\", \"dct\": \"%s\", \"validation_percentage\": %g, "
-             "\"testing_percentage\": %g, \"max_pixels\": %lld, \"shard\": \"%d/%d\"}",
+             "\"testing_percentage\": %g, \"max_pixels\": %lld, \"shard\": \"%d/%d\", \"decoder\": \"%s\"}",
              cfg->manifest ? "manifest" : "image_dir", cfg->manifest ? cfg->manifest : cfg->images, cfg->weights,
              es->backend, bn_precision_name(es->precision), es->calibration ? es->calibration : "", e->batch, es->threads, es->streams, ranks, e->preprocess ? e->preprocess : "keras",
              e->dct ? e->dct : "accurate", cfg->validation_pct, cfg->testing_pct, es->dopts.max_pixels, cfg->shard_index,
-             cfg->shard_count);
+             cfg->shard_count, cfg->decoder ? cfg->decoder : "cpu");
 }
 
 /* Print the per-rank timing table on rank 0. */
@@ -343,6 +374,7 @@ typedef struct {
     bn_engine *eng;            /* the network */
     bn_device dev;             /* where it runs (start_engine) */
     int decode_threads;        /* the decode pool's threads (start_engine) */
+    int nvjpeg;                /* 1: this rank decodes its JPEGs with nvJPEG on its GPU (start_engine) */
     bn_dispatch *disp;         /* work sharing */
     bn_rank_timing me;         /* this rank's timing row */
     int write_failed;          /* this rank could not write rows */
@@ -496,6 +528,10 @@ static int start_engine(run_t *R) {
     R->decode_threads = R->cfg->decode_threads > 0 ? R->cfg->decode_threads : default_decode_threads(R->es.threads, ls);
     if (R->decode_threads > batch) R->decode_threads = batch; /* a unit has no more images than that */
     bn_verbose("decode threads: %d (%s)", R->decode_threads, R->cfg->decode_threads > 0 ? "--decode-threads" : "the cores the engines leave");
+    R->nvjpeg = R->cfg->decoder && !strcmp(R->cfg->decoder, "nvjpeg") && R->dev.gpu >= 0;
+    if (R->cfg->decoder && !strcmp(R->cfg->decoder, "nvjpeg"))
+        bn_verbose("decoder: %s", R->nvjpeg ? "nvJPEG on the rank's GPU, the CPU for what it does not take"
+                                            : "libjpeg-turbo and libpng on the CPU (this rank has no GPU)");
     R->eng = bn_engine_open(&R->es, &R->model, batch, R->err, sizeof R->err);
     if (!R->eng)
         bn_error(NULL, "cannot create the %s %s engine: %s", R->es.backend, bn_precision_name(R->es.precision), R->err);
@@ -531,7 +567,7 @@ static void run_units(run_t *R) {
     D.corpus = &R->c;
     D.list = R->list;
     D.norm = R->es.norm;
-    pool_start(&D, R->decode_threads, &R->es.dopts);
+    pool_start(&D, R->decode_threads, &R->es.dopts, R->nvjpeg ? R->dev.gpu : -1);
     if (pthread_create(&D.thread, NULL, decoder_main, &D) != 0)
         bn_fatal_at(__FILE__, __LINE__, "raise the process limit (ulimit -u)", "cannot start the decode thread");
 
@@ -726,6 +762,16 @@ int bn_extract_run(const bn_extract_cfg *cfg, MPI_Comm comm, bn_extract_result *
         if (R.rank == 0) bn_error(NULL, "shard %d/%d does not exist: K/N needs 0 <= K < N", cfg->shard_index, cfg->shard_count);
         return BN_CLI_USAGE;
     }
+    if (cfg->decoder && strcmp(cfg->decoder, "cpu") && strcmp(cfg->decoder, "nvjpeg")) {
+        if (R.rank == 0) bn_error(NULL, "unknown decoder '%s' (cpu or nvjpeg)", cfg->decoder);
+        return BN_CLI_USAGE;
+    }
+    if (cfg->decoder && !strcmp(cfg->decoder, "nvjpeg") && !bn_gpu_image_has_nvjpeg()) {
+        if (R.rank == 0)
+            bn_error("bneck --build-info says what was built (configure --with-nvjpeg=DIR)",
+                     "--decoder nvjpeg: this build has no nvJPEG; use --decoder cpu");
+        return BN_CLI_USAGE;
+    }
     int bound = bn_bound_cpus();
     if (bound > 0 && bound < R.es.threads)
         bn_warn("this rank runs %d engine threads but is bound to %d CPU%s, so they share it; launch with "
@@ -781,6 +827,8 @@ int bn_cmd_extract(int argc, char **argv) {
         {"progress", 0, BN_OPT_CHOICE, &cfg.progress, NULL, "auto", 0, 0, "auto|tty|log|none", "progress line: in place (tty), plain lines (log), or none"},
         {"decode-threads", 0, BN_OPT_INT, &cfg.decode_threads, "N", "cores the engines leave, at least 1", 0, 256, NULL,
          "threads per rank that read, decode and resize the next unit while the network runs"},
+        {"decoder", 0, BN_OPT_CHOICE, &cfg.decoder, NULL, "cpu", 0, 0, "cpu|nvjpeg",
+         "JPEG decoding: cpu (libjpeg-turbo), or nvjpeg on a GPU rank's GPU with the CPU for what it refuses"},
         BN_OPTS_VERBOSITY(&verbose, &cfg.quiet),
         {0},
     };

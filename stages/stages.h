@@ -29,6 +29,7 @@ typedef struct {
     const char *progress;     /* "auto" | "tty" | "log" | "none" */
     int quiet;                /* 1: no timing table */
     long long decode_threads; /* decode pool threads per rank; 0 = the cores the engines leave (at least 1) */
+    const char *decoder;      /* "cpu" (libjpeg-turbo, libpng) or "nvjpeg" (JPEGs on a GPU rank's GPU); NULL = cpu */
 } bn_extract_cfg;
 
 /* What one extract run did (the same on every rank). */

@@ -8,7 +8,9 @@
 #      done and failed as a CPU run, features within 1e-4;
 #   3. --device gpu takes the GPU, -v says which rank has it, and the
 #      timing row of a GPU rank carries the GPU's compute and copy times;
-#   4. tf32, fp16 and bf16 against the CPU's fp32: loose bounds (a broken
+#   4. with nvJPEG: extract --decoder nvjpeg (corrupt files fall back to the
+#      CPU decoder and fail as there) against the CPU's rows;
+#   5. tf32, fp16 and bf16 against the CPU's fp32: loose bounds (a broken
 #      conversion is off by about 1, a right one by 1e-3 to 1e-2); the
 #      measured distances are printed.
 set -eu
@@ -82,6 +84,24 @@ extract() {  # out launcher... -- options
 extract "$tmp/cpu.h5" $MPIRUN -n 1 --device cpu
 extract "$tmp/share.h5" $MPIRUN -n 2 --device gpu --ranks-per-gpu 2
 [ "$(grep -c 'device: GPU 0' "$tmp/share.h5.log")" = 2 ] || { grep device: "$tmp/share.h5.log"; fail "2 ranks do not share GPU 0"; }
+if grep -qE '^  nvJPEG \.* yes' <<< "$info"; then
+    # nvJPEG on the GPU rank; the corrupt and empty files fall back to the CPU
+    # decoder, which fails them with its reasons, and the unit goes on.
+    extract "$tmp/nvj.h5" $MPIRUN -n 1 --device gpu --decoder nvjpeg
+    grep -qE "decoder: [1-9][0-9]* JPEGs decoded by nvJPEG" "$tmp/nvj.h5.log" ||
+        { cat "$tmp/nvj.h5.log"; fail "nvJPEG decoded nothing"; }
+    "$PY" - "$tmp/cpu.h5" "$tmp/nvj.h5" <<'PY' || fail "extract with nvJPEG differs from the CPU's"
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+assert (a["status"][()] == b["status"][()]).all(), "statuses differ"
+assert list(a["error_reason"][()]) == list(b["error_reason"][()]), "reasons differ"
+done = a["status"][()] == 1
+x, y = a["features"][()][done].astype(np.float64), b["features"][()][done].astype(np.float64)
+err = np.linalg.norm(x - y, axis=1) / np.linalg.norm(x, axis=1)
+print("nvJPEG + GPU resize against libjpeg-turbo: max rel L2 of the features %.2e" % err.max())
+assert err.max() <= 5e-2, err.max()
+PY
+fi
 extract "$tmp/mix.h5" $MPIRUN -n 3 --device auto
 [ "$(grep -c 'device: GPU 0' "$tmp/mix.h5.log")" = 1 ] && [ "$(grep -c 'device: CPU' "$tmp/mix.h5.log")" = 2 ] ||
     { grep device: "$tmp/mix.h5.log"; fail "want 1 GPU rank and 2 CPU ranks"; }

@@ -4,7 +4,9 @@
 #   1. build (autoreconf, configure, make) in the working tree;
 #   2. tests/gpu.sh (cuda against the CPU at batches 1, 3 and 8; tf32, fp16
 #      and bf16; extract with 2 ranks sharing a GPU and with 1 GPU rank among
-#      2 CPU ranks; corrupt files), test_backends, test_device, engine.sh;
+#      2 CPU ranks; corrupt files; nvJPEG), test_gpu_image (the GPU resize
+#      against the CPU's, nvJPEG against libjpeg-turbo), test_backends,
+#      test_device, engine.sh;
 #   3. bench/gpu.sh (forward pass alone per precision and batch, the CPU
 #      peer, extract end to end, fidelity per precision);
 #   4. a summary of both, also written to $OUT/summary.txt when OUT is set.
@@ -24,13 +26,14 @@ t0=$SECONDS
     echo "build: $((SECONDS - t0)) s"
     echo "== tests"
     t1=$SECONDS
-    make -j"$jobs" check TESTS="tests/gpu.sh tests/test_backends tests/test_device tests/engine.sh" > "$out/check.log" 2>&1
+    make -j"$jobs" check TESTS="tests/gpu.sh tests/test_gpu_image tests/test_backends tests/test_device tests/engine.sh" > "$out/check.log" 2>&1
     trc=$?
     grep -E "^(PASS|FAIL|SKIP|ERROR):" "$out/check.log"
-    for t in gpu engine test_backends test_device; do
+    for t in gpu test_gpu_image engine test_backends test_device; do
         [ -f "tests/$t.log" ] && cp "tests/$t.log" "$out/$t.log"
     done
-    grep -E "max rel L2|against the CPU" tests/gpu.log 2>/dev/null
+    grep -E "max rel L2|against the CPU|against libjpeg" tests/gpu.log 2>/dev/null
+    grep -E "^(resize|nvJPEG)" tests/test_gpu_image.log 2>/dev/null
     [ "$trc" = 0 ] || { echo "--- tests/gpu.log"; tail -n 40 tests/gpu.log; }
     echo "tests: exit $trc, $((SECONDS - t1)) s"
     echo "== benchmark"
