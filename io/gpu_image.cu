@@ -187,6 +187,10 @@ extern "C" int bn_gpu_decode_resize(bn_gpu_image *g, const unsigned char *buf, s
         snprintf(why, whylen, "nvJPEG cannot read the header (status %d)", (int)s);
         return 1;
     }
+    if (ncomp != 1 && ncomp != 3) { /* CMYK, YCCK: the CPU decoder's Adobe rule, not nvJPEG's */
+        snprintf(why, whylen, "%d colour components: left to the CPU decoder", ncomp);
+        return 1;
+    }
     const int w = widths[0], h = heights[0];
     if (w < 1 || h < 1 || (long long)w * h > g->max_pixels) {
         snprintf(why, whylen, "%d x %d pixels: left to the CPU decoder", w, h);

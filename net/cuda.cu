@@ -246,6 +246,10 @@ static void *cu_create(const bn_engine_config *cfg, char *err, size_t errlen) {
     c->es = c->dt == CUDNN_DATA_FLOAT ? 4 : 2;
     c->math = c->prec == BN_PREC_FP32 ? CUDNN_FMA_MATH : c->prec == BN_PREC_TF32 ? CUDNN_DEFAULT_MATH : CUDNN_TENSOR_OP_MATH;
     const bn_graph *g = c->g;
+    /* BNECK_CUDA_DENSE=1: every concat slice through the dense copy, never a
+     * strided output (tests/gpu.sh compares the two ways). */
+    const char *dense_env = getenv("BNECK_CUDA_DENSE");
+    const int dense_only = dense_env && dense_env[0] == '1';
     const size_t in_elems = tensor_elems(&g->tensors[g->input], c->max_batch);
     const size_t out_elems = (size_t)c->max_batch * BN_FEATURES;
     size_t most = 0, widest_w = 0;
@@ -335,7 +339,7 @@ static void *cu_create(const bn_engine_config *cfg, char *err, size_t errlen) {
                                                                        : CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING,
                                                 CUDNN_NOT_PROPAGATE_NAN, l->kh, l->kw, l->pad_h, l->pad_w, l->stride,
                                                 l->stride));
-            c->direct[i] = !whole; /* tried at the first call; a refusal falls back to the dense copy */
+            c->direct[i] = !whole && !dense_only; /* tried at the first call; a refusal falls back to the dense copy */
             continue;
         }
         const int k = l->conv;
@@ -354,12 +358,13 @@ static void *cu_create(const bn_engine_config *cfg, char *err, size_t errlen) {
                             src[(((size_t)y * l->kw + x) * l->cin + ci) * l->cout + co];
         CU(cudaMalloc((void **)&c->w[k], nw * c->es));
         CU(cudaMalloc((void **)&c->b[k], (size_t)l->cout * c->es));
-        /* Synchronous copies into wtmp, then the conversion on the stream,
-         * which must end before wtmp takes the next array. */
-        CU(cudaMemcpy(wtmp, host, nw * sizeof(float), cudaMemcpyHostToDevice));
+        /* Copy into wtmp and convert, both on the stream (a pageable cudaMemcpy on
+         * the legacy stream may return before its DMA lands, and the non-blocking
+         * stream would not wait for it); done before wtmp takes the next array. */
+        CU(cudaMemcpyAsync(wtmp, host, nw * sizeof(float), cudaMemcpyHostToDevice, c->stream));
         CU(to_dt(c, wtmp, c->w[k], nw));
         CU(cudaStreamSynchronize(c->stream));
-        CU(cudaMemcpy(wtmp, cfg->model->b[k], (size_t)l->cout * sizeof(float), cudaMemcpyHostToDevice));
+        CU(cudaMemcpyAsync(wtmp, cfg->model->b[k], (size_t)l->cout * sizeof(float), cudaMemcpyHostToDevice, c->stream));
         CU(to_dt(c, wtmp, c->b[k], (size_t)l->cout));
         CU(cudaStreamSynchronize(c->stream));
         free(host);
@@ -404,7 +409,7 @@ static void *cu_create(const bn_engine_config *cfg, char *err, size_t errlen) {
             }
         /* A slice output through a strided descriptor, where cuDNN takes it
          * for this shape (its workspace counted); else the dense copy. */
-        if (!whole) {
+        if (!whole && !dense_only) {
             size_t wss = 0;
             c->direct[i] = set_out_desc(c, l, c->max_batch, 1) == CUDNN_STATUS_SUCCESS &&
                            cudnnGetConvolutionForwardWorkspaceSize(c->dnn, c->xd, c->wd[k], c->cd[k], c->yd,

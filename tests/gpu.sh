@@ -55,6 +55,18 @@ for b in 1 3 8; do
     compare "$tmp/cpu.npy" "$tmp/gpu$b.npy" "cuda at batch $b against the CPU"
 done
 
+# The concat slices written in place through strided descriptors must give
+# what the dense copy gives (BNECK_CUDA_DENSE=1): a descriptor cuDNN took
+# but wrote as if packed would show here.
+BNECK_CUDA_DENSE=1 "$BNECK" features --weights "$tmp/w.h5" --backend cuda --batch 8 --out "$tmp/dense.npy" "${imgs[@]}" 2> /dev/null || true
+"$PY" - "$tmp/dense.npy" "$tmp/gpu8.npy" <<'PY' || fail "strided slice writes differ from the dense copy"
+import sys, numpy as np
+a, b = np.load(sys.argv[1]).astype(np.float64), np.load(sys.argv[2]).astype(np.float64)
+ok = np.isfinite(a).all(axis=1)
+err = np.linalg.norm(a[ok] - b[ok], axis=1) / np.linalg.norm(a[ok], axis=1)
+print("cuda slices in place against the dense copy: max rel L2 %.2e" % err.max())
+sys.exit(0 if err.max() <= 1e-5 else 1)
+PY
 # --device gpu in a lone process takes GPU 0 and says so.
 "$BNECK" features --weights "$tmp/w.h5" --device gpu -v --out "$tmp/dev.npy" "${imgs[@]:0:2}" 2> "$tmp/err" || true
 grep -q "device: GPU 0" "$tmp/err" || { cat "$tmp/err"; fail "features --device gpu did not run on GPU 0"; }
