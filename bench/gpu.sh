@@ -4,31 +4,33 @@
 # Measures, in one run, on one weights file ("bneck mkweights"):
 #   (a) the forward pass alone: "bneck benchmark --backend cuda" for each
 #       precision of PRECISIONS (fp32 tf32 fp16 bf16) at each batch of
-#       BATCHES (32 64 128 256): images/s end to end (copies included) and
+#       BATCHES (64 128 256): images/s end to end (copies included) and
 #       the network alone, as the GPU's CUDA events timed it;
 #   (b) the CPU of the same machine: "bneck benchmark --backend cpu" at
 #       batch 16 on every core (the peer, in the same run);
 #   (c) extract end to end on a generated corpus of flower_photos sizes
-#       (IMAGES, default 7340: twice flower_photos), 1 rank on the GPU at the
+#       (IMAGES, default 3670: flower_photos' count), 1 rank on the GPU at the
 #       best fp16 batch, with --decode-threads the cores left, decoding on
 #       the CPU and (where built) with nvJPEG: images/s and
 #       the rank's timing row (read, decode, forward, of it GPU and copy
 #       time, write, idle), which says where the time goes;
 #   (d) how far tf32, fp16 and bf16 features are from fp32 (relative L2 on
-#       64 images of the corpus).
+#       64 images of the corpus);
+#   (e) the test accuracy of a classifier retrained (bneck train, 2000
+#       steps, seed 1) on each precision's features of the whole corpus.
 # Prints a table and the issue's targets (fp16 >= 10,000 images/s, fp32 >=
 # 3,000 images/s for the network; extract fp16 >= 5,000 images/s), each
 # "met" or "NOT met". Needs a GPU (exits 77 without one).
 #
 # Usage: bench/gpu.sh   env: BNECK (default ./bneck), BENCH_DIR (default bench/out-gpu),
-#        PRECISIONS, BATCHES, IMAGES, SECONDS_EACH (default 3), PYTHON3 (default /usr/bin/python3)
+#        PRECISIONS, BATCHES, IMAGES, SECONDS_EACH (default 2), PYTHON3 (default /usr/bin/python3)
 set -euo pipefail
 bneck=${BNECK:-./bneck}
 out=${BENCH_DIR:-bench/out-gpu}
 precs=(${PRECISIONS:-fp32 tf32 fp16 bf16})
-batches=(${BATCHES:-32 64 128 256})
-n=${IMAGES:-7340}
-secs=${SECONDS_EACH:-3}
+batches=(${BATCHES:-64 128 256})
+n=${IMAGES:-3670}
+secs=${SECONDS_EACH:-2}
 PY=${PYTHON3:-/usr/bin/python3}
 mkdir -p "$out"
 [ "$(id -u)" = 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -119,6 +121,21 @@ for p in precs:
     cos = (x * ref).sum(1) / np.linalg.norm(x, axis=1) / np.linalg.norm(ref, axis=1)
     print("%-5s against fp32 on %d images: rel L2 mean %.2e, max %.2e; cosine min %.6f" % (p, len(x), e.mean(), e.max(), cos.min()))
 PY
+
+# (e) test accuracy of a classifier retrained on each precision's features
+# of the whole corpus (bneck train, 2000 steps, seed 1, same split)
+echo
+for p in "${precs[@]}"; do
+    rm -f "$out/acc-$p.h5"
+    if mpirun --oversubscribe --bind-to none -n 1 "$bneck" extract --images "$corpus" --weights "$out/weights.h5" \
+        --out "$out/acc-$p.h5" --device gpu --precision "$p" --batch "${fb:-128}" --progress none -q > "$out/acc-$p.log" 2>&1 &&
+        "$bneck" train --features "$out/acc-$p.h5" --out "$out/acc-$p-classifier.h5" --steps 2000 --seed 1 -q \
+            > "$out/train-$p.log" 2>&1; then
+        echo "$p: $(grep 'Final test accuracy' "$out/train-$p.log")"
+    else
+        echo "$p: failed ($(tail -n 1 "$out/acc-$p.log" "$out/train-$p.log" 2>/dev/null | tail -n 1))"
+    fi
+done
 
 # Targets
 echo

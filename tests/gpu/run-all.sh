@@ -38,7 +38,7 @@ t0=$SECONDS
     echo "tests: exit $trc, $((SECONDS - t1)) s"
     echo "== benchmark"
     t2=$SECONDS
-    BENCH_DIR=$out/bench timeout 300 bench/gpu.sh
+    BENCH_DIR=$out/bench timeout 330 bench/gpu.sh
     echo "benchmark: exit $?, $((SECONDS - t2)) s"
     echo "== total $((SECONDS - t0)) s"
 } 2>&1 | tee "$out/summary.txt"
