@@ -24,6 +24,8 @@ esac
 # Debian packages: build tools, MPI, parallel HDF5, BLAS, codecs, hashing,
 # oneDNN, Python with numpy, h5py and PyTorch for the reference tests,
 # iproute2 + util-linux (ip netns, unshare) for the test hosts (tests/hosts),
+# Cairo and json-c for the figures and files of bneck report and bneck cost,
+# xmllint and headless Chromium for the tests of those figures and pages,
 # Slurm with munge for the tests of slurm/*.sbatch on a private one-node cluster,
 # and MPICH with its parallel HDF5 for the second, MPICH-only test build
 # (--check-mpich); Open MPI stays Debian's default mpicc/mpirun.
@@ -33,6 +35,7 @@ packages=(
     openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
     mpich libmpich-dev libhdf5-mpich-dev
     libopenblas-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev nettle-dev libdnnl-dev libinih-dev
+    libcairo2-dev libjson-c-dev fonts-dejavu-core libxml2-utils chromium
     python3 python3-numpy python3-h5py python3-torch python3-torchvision
 )
 

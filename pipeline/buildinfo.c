@@ -30,6 +30,8 @@ void bn_build_info(FILE *f) {
     fprintf(f, "  PNG ............. %s (runtime %s)\n", BN_PNG_INFO, png_get_libpng_ver(NULL));
     fprintf(f, "  hashes .......... %s\n", BN_HASH_INFO);
     fprintf(f, "  job files ....... %s\n", BN_INIH_INFO);
+    fprintf(f, "  figures ......... %s\n", BN_CAIRO_INFO);
+    fprintf(f, "  JSON ............ %s\n", BN_JSONC_INFO);
     fprintf(f, "  oneDNN .......... %s\n", BN_DNNL_INFO);
     fprintf(f, "  CUDA/cuDNN ...... %s\n", BN_CUDA_INFO);
     fprintf(f, "  nvJPEG .......... %s\n", BN_NVJPEG_INFO);
