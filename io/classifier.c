@@ -129,7 +129,7 @@ static int write_contents(hid_t f, const bn_classifier *c, char *msg) {
     double *W = NULL;
     char *names = NULL;
     long long *conf = NULL;
-    hid_t tnames = -1, thf = -1, thm = -1;
+    hid_t tnames = -1, thf = -1, thm = -1, g = -1;
     char created_by[64];
     snprintf(created_by, sizeof created_by, "bneck %s", PACKAGE_VERSION);
     if (bn_h5_attr_put_str(f, "format", BN_CLASSIFIER_FORMAT, msg) < 0 ||
@@ -181,8 +181,30 @@ static int write_contents(hid_t f, const bn_classifier *c, char *msg) {
     conf = callocCheck((size_t)C * (size_t)C, sizeof *conf);
     if (c->confusion) memcpy(conf, c->confusion, (size_t)C * (size_t)C * sizeof *conf);
     if (put_dset(f, "confusion", H5T_STD_I64LE, 2, dCC, H5T_NATIVE_LLONG, conf, msg) < 0) goto done;
+
+    /* The run record: group "run", its attributes and the per-rank times. */
+    if (c->has_run) {
+        hsize_t dR[2] = {(hsize_t)c->nranks, BN_TRAIN_TIMES};
+        if ((g = H5Gcreate2(f, "run", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0) {
+            bn_h5_set_h5msg(msg, "cannot create group 'run'");
+            goto done;
+        }
+        if (bn_run_summary_put(g, &c->run, msg) < 0 ||
+            (c->nranks > 0 && put_dset(g, "rank_times", H5T_IEEE_F64LE, 2, dR, H5T_NATIVE_DOUBLE, c->rank_times, msg) < 0))
+            goto done;
+        if (c->nranks > 0) {
+            hid_t d = H5Dopen2(g, "rank_times", H5P_DEFAULT);
+            int bad = d < 0 || bn_h5_attr_put_str(d, "columns", "load_s step_s reduce_s eval_s wall_s", msg) < 0;
+            bn_h5_close(&d);
+            if (bad) {
+                bn_h5_set_h5msg(msg, "cannot label dataset 'run/rank_times'");
+                goto done;
+            }
+        }
+    }
     rc = 0;
 done:
+    bn_h5_close(&g);
     bn_h5_close(&thm);
     bn_h5_close(&thf);
     bn_h5_close(&tnames);
@@ -530,6 +552,38 @@ static int read_contents(hid_t f, bn_classifier *c, char *msg) {
         bn_h5_set_h5msg(msg, "cannot read dataset 'confusion'");
         goto done;
     }
+    bn_h5_close(&t);
+    bn_h5_close(&d);
+
+    /* The run record (optional: older files have none). */
+    if (H5Lexists(f, "run", H5P_DEFAULT) > 0) {
+        hid_t g = H5Gopen2(f, "run", H5P_DEFAULT);
+        if (g < 0) {
+            bn_h5_set_h5msg(msg, "cannot open group 'run'");
+            goto done;
+        }
+        c->has_run = bn_run_summary_get(g, &c->run);
+        if (H5Lexists(g, "rank_times", H5P_DEFAULT) > 0 && (d = H5Dopen2(g, "rank_times", H5P_DEFAULT)) >= 0) {
+            hid_t sp = H5Dget_space(d);
+            hsize_t dims[2] = {0, 0};
+            int ok = sp >= 0 && H5Sget_simple_extent_ndims(sp) == 2 && H5Sget_simple_extent_dims(sp, dims, NULL) == 2 &&
+                     dims[1] == BN_TRAIN_TIMES && dims[0] < 1000000;
+            bn_h5_close(&sp);
+            if (ok && dims[0] > 0) {
+                c->rank_times = mallocCheck((size_t)dims[0] * BN_TRAIN_TIMES * sizeof *c->rank_times);
+                if (H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, c->rank_times) < 0) ok = 0;
+                else c->nranks = (int)dims[0];
+            }
+            bn_h5_close(&d);
+            if (!ok) {
+                bn_h5_close(&g);
+                bn_h5_set_msg(msg, "dataset 'run/rank_times' is not a (ranks, %d) table of seconds: the file is damaged",
+                              BN_TRAIN_TIMES);
+                goto done;
+            }
+        }
+        bn_h5_close(&g);
+    }
     rc = 0;
 done:
     bn_h5_close(&thm);
@@ -621,6 +675,7 @@ void bn_classifier_free(bn_classifier *c) {
     free(c->settings);
     free(c->history);
     free(c->confusion);
+    free(c->rank_times);
     memset(c, 0, sizeof *c);
     c->test_accuracy = NAN;
 }

@@ -10,6 +10,8 @@
 #ifndef BN_CLASSIFIER_H
 #define BN_CLASSIFIER_H
 
+#include "io/runrec.h"
+
 #include <stddef.h>
 
 #define BN_CLASSIFIER_FORMAT "bneck-classifier" /* root attribute "format" */
@@ -46,7 +48,14 @@ typedef struct {
     long long *confusion;     /* (C, C) test counts, row = true class, column = predicted (owned) */
     long long train_n;        /* training rows used */
     long long excluded_n;     /* rows left out (failed or pending) */
+    int has_run;              /* 1: run and rank_times below hold the training run's record (group "run");
+                                 0: none (a file from before bneck recorded runs, or not given) */
+    bn_run_summary run;       /* the training run: wall time, ranks, cores, node-hours, cost */
+    int nranks;               /* rows of rank_times */
+    double *rank_times;       /* (nranks, BN_TRAIN_TIMES) seconds per rank: load, step, reduce, eval, wall (owned) */
 } bn_classifier;
+
+#define BN_TRAIN_TIMES 5 /* columns of rank_times: load_s step_s reduce_s eval_s wall_s */
 
 /* Write c to path: created as "path.partial" and renamed when complete, so
  * a crash never leaves a half-written classifier under its name. Returns 0,

@@ -25,6 +25,19 @@ void bn_run_cost(bn_run_summary *s) {
     }
 }
 
+void bn_run_print(FILE *fp, const bn_run_summary *s) {
+    fprintf(fp, "run: %.2f s wall on %d node%s, %d rank%s, %d core%s%s: %.1f core-seconds, %.5f node-hours\n", s->wall_s,
+            s->nodes, s->nodes == 1 ? "" : "s", s->ranks, s->ranks == 1 ? "" : "s", s->cores, s->cores == 1 ? "" : "s",
+            s->gpus ? " and GPUs" : "", s->core_seconds, s->node_hours);
+    if (isnan(s->price_per_node_hour))
+        fprintf(fp, "cost: no price given (--price-per-node-hour P records what the run cost)\n");
+    else if (s->images > 0)
+        fprintf(fp, "cost: %.6f at %g per node-hour: %.6f per 1,000 images, %.0f images per dollar\n", s->cost,
+                s->price_per_node_hour, s->cost_per_1000, s->images_per_dollar);
+    else
+        fprintf(fp, "cost: %.6f at %g per node-hour (no images)\n", s->cost, s->price_per_node_hour);
+}
+
 void bn_utc_now(char out[32]) {
     time_t now = time(NULL);
     struct tm utc;

@@ -19,6 +19,7 @@
 #include <hdf5.h>
 #include <mpi.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #define BN_HOST_LEN 64   /* bytes of a host name in the timing table, NUL-padded */
 #define BN_DEVNAME_LEN 80 /* bytes of a device description ("AMD EPYC 7B13, 2 cores") */
@@ -54,6 +55,10 @@ void bn_run_cost(bn_run_summary *s);
 void bn_run_gather(bn_run_summary *s, MPI_Comm comm, const char *stage, double t_start, const char *start_utc,
                    double my_wall_s, int my_threads, int my_gpu, long long images, const char *precision,
                    double price);
+
+/* Print s as two lines: the run's size and time, then its cost, or how to
+ * get one (--price-per-node-hour). */
+void bn_run_print(FILE *fp, const bn_run_summary *s);
 
 /* The current UTC time, ISO 8601 ("2026-12-02T01:05:09Z"). */
 void bn_utc_now(char out[32]);

@@ -962,7 +962,7 @@ static int timing_types(hid_t *tm, hid_t *tf) {
     static const struct {
         const char *name;
         size_t moff;
-        int kind; /* 0 int32, 1 int64, 2 float64 */
+        int kind; /* 0 int32, 1 int64, 2 float64, 3 host string, 4 device string */
     } f[] = {
         {"rank", offsetof(bn_rank_timing, rank), 0},
         {"done", offsetof(bn_rank_timing, done), 1},
@@ -977,15 +977,19 @@ static int timing_types(hid_t *tm, hid_t *tf) {
         {"device", offsetof(bn_rank_timing, device), 0},
         {"gpu_s", offsetof(bn_rank_timing, gpu_s), 2},
         {"copy_s", offsetof(bn_rank_timing, copy_s), 2},
+        {"host", offsetof(bn_rank_timing, host), 3},
+        {"device_name", offsetof(bn_rank_timing, device_name), 4},
+        {"cores", offsetof(bn_rank_timing, cores), 0},
     };
-    const hid_t mtypes[3] = {H5T_NATIVE_INT, H5T_NATIVE_LLONG, H5T_NATIVE_DOUBLE};
-    const hid_t ftypes[3] = {H5T_STD_I32LE, H5T_STD_I64LE, H5T_IEEE_F64LE};
-    const size_t fsizes[3] = {4, 8, 8};
+    hid_t th = bn_h5_str_type(BN_HOST_LEN, H5T_STR_NULLPAD), td = bn_h5_str_type(BN_DEVNAME_LEN, H5T_STR_NULLPAD);
+    const hid_t mtypes[5] = {H5T_NATIVE_INT, H5T_NATIVE_LLONG, H5T_NATIVE_DOUBLE, th, td};
+    const hid_t ftypes[5] = {H5T_STD_I32LE, H5T_STD_I64LE, H5T_IEEE_F64LE, th, td};
+    const size_t fsizes[5] = {4, 8, 8, BN_HOST_LEN, BN_DEVNAME_LEN};
     size_t total = 0;
     for (size_t j = 0; j < sizeof f / sizeof f[0]; j++) total += fsizes[f[j].kind];
     *tm = H5Tcreate(H5T_COMPOUND, sizeof(bn_rank_timing));
     *tf = H5Tcreate(H5T_COMPOUND, total);
-    if (*tm < 0 || *tf < 0) goto fail;
+    if (*tm < 0 || *tf < 0 || th < 0 || td < 0) goto fail;
     size_t foff = 0;
     for (size_t j = 0; j < sizeof f / sizeof f[0]; j++) {
         if (H5Tinsert(*tm, f[j].name, f[j].moff, mtypes[f[j].kind]) < 0 ||
@@ -993,14 +997,93 @@ static int timing_types(hid_t *tm, hid_t *tf) {
             goto fail;
         foff += fsizes[f[j].kind];
     }
+    bn_h5_close(&th);
+    bn_h5_close(&td);
     return 0;
 fail:
+    bn_h5_close(&th);
+    bn_h5_close(&td);
     bn_h5_close(tm);
     bn_h5_close(tf);
     return -1;
 }
 
-int bn_store_close(bn_store *s, const bn_rank_timing *mine, int complete, char *err, size_t errlen) {
+/* The timeline row type (memory and file): rank, t_s, done, failed. */
+typedef struct {
+    int rank;
+    double t_s;
+    long long done, failed;
+} tl_row;
+
+static int timeline_types(hid_t *tm, hid_t *tf) {
+    *tm = H5Tcreate(H5T_COMPOUND, sizeof(tl_row));
+    *tf = H5Tcreate(H5T_COMPOUND, 28);
+    if (*tm < 0 || *tf < 0 || H5Tinsert(*tm, "rank", offsetof(tl_row, rank), H5T_NATIVE_INT) < 0 ||
+        H5Tinsert(*tm, "t_s", offsetof(tl_row, t_s), H5T_NATIVE_DOUBLE) < 0 ||
+        H5Tinsert(*tm, "done", offsetof(tl_row, done), H5T_NATIVE_LLONG) < 0 ||
+        H5Tinsert(*tm, "failed", offsetof(tl_row, failed), H5T_NATIVE_LLONG) < 0 ||
+        H5Tinsert(*tf, "rank", 0, H5T_STD_I32LE) < 0 || H5Tinsert(*tf, "t_s", 4, H5T_IEEE_F64LE) < 0 ||
+        H5Tinsert(*tf, "done", 12, H5T_STD_I64LE) < 0 || H5Tinsert(*tf, "failed", 20, H5T_STD_I64LE) < 0) {
+        bn_h5_close(tm);
+        bn_h5_close(tf);
+        return -1;
+    }
+    return 0;
+}
+
+/* Collective: the timeline of run name (this rank's samples tl, NULL: none)
+ * as the dataset timeline/<name>, every rank's samples one after another
+ * in rank order. Returns 0 or -1 with msg set (agreed on every rank). */
+static int write_timeline(bn_store *s, const char *name, const bn_timeline *tl, char *msg) {
+    int ok = 1, rc = -1;
+    hid_t g = -1, tm = -1, tf = -1, d = -1, sp = -1, ms = -1;
+    long long mine = tl ? tl->n : 0, before = 0, total = 0;
+    mpiCheck(MPI_Exscan(&mine, &before, 1, MPI_LONG_LONG, MPI_SUM, s->comm));
+    if (s->rank == 0) before = 0;
+    mpiCheck(MPI_Allreduce(&mine, &total, 1, MPI_LONG_LONG, MPI_SUM, s->comm));
+    if (total == 0) return 0;
+    htri_t ex = H5Lexists(s->file, "timeline", H5P_DEFAULT);
+    if (ex < 0) {
+        bn_h5_set_h5msg(msg, "%s: cannot look for group 'timeline'", s->path);
+        ok = 0;
+    } else if ((g = ex ? H5Gopen2(s->file, "timeline", H5P_DEFAULT)
+                       : H5Gcreate2(s->file, "timeline", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0) {
+        bn_h5_set_h5msg(msg, "%s: cannot create group 'timeline'", s->path);
+        ok = 0;
+    }
+    hsize_t dn = (hsize_t)total;
+    if (ok && timeline_types(&tm, &tf) < 0) {
+        bn_h5_set_h5msg(msg, "%s: cannot make the timeline row type", s->path);
+        ok = 0;
+    }
+    if (ok && (d = make_dset(g, name, tf, 1, &dn, NULL, -1, msg)) < 0) ok = 0;
+    if (bn_h5_agree(s->comm, ok, msg) < 0) goto done;
+    tl_row *rows = mallocCheck(sizeof *rows * (size_t)(mine ? mine : 1));
+    for (long long i = 0; i < mine; i++)
+        rows[i] = (tl_row){s->rank, tl->p[i].t_s, tl->p[i].done, tl->p[i].failed};
+    hsize_t at = (hsize_t)before, cnt = (hsize_t)mine;
+    if ((sp = H5Dget_space(d)) < 0 ||
+        (mine ? H5Sselect_hyperslab(sp, H5S_SELECT_SET, &at, NULL, &cnt, NULL) : H5Sselect_none(sp)) < 0 ||
+        (ms = H5Screate_simple(1, &cnt, NULL)) < 0 || (!mine && H5Sselect_none(ms) < 0) ||
+        H5Dwrite(d, tm, ms, sp, s->dxpl, rows) < 0) {
+        bn_h5_set_h5msg(msg, "%s: cannot write the timeline of rank %d", s->path, s->rank);
+        ok = 0;
+    }
+    free(rows);
+    if (bn_h5_agree(s->comm, ok, msg) < 0) goto done;
+    rc = 0;
+done:
+    bn_h5_close(&ms);
+    bn_h5_close(&sp);
+    bn_h5_close(&d);
+    bn_h5_close(&tf);
+    bn_h5_close(&tm);
+    bn_h5_close(&g);
+    return rc;
+}
+
+int bn_store_close(bn_store *s, const bn_rank_timing *mine, const bn_run_summary *run, const bn_timeline *tl,
+                   int complete, char *err, size_t errlen) {
     if (!s) {
         bn_h5_put_err(err, errlen, NULL, "bn_store_close: no store");
         return -1;
@@ -1048,8 +1131,10 @@ int bn_store_close(bn_store *s, const bn_rank_timing *mine, int complete, char *
         bn_h5_set_h5msg(msg, "%s: cannot make the timing row type", s->path);
         ok = 0;
     }
+    bn_run_summary rs;
+    if (run) rs = *run, rs.ranks = s->size;
     if (ok && ((d = make_dset(s->g_timing, name, tf, 1, &dr, NULL, -1, msg)) < 0 ||
-               bn_h5_attr_put_int(d, "ranks", H5T_STD_I32LE, s->size, 1, msg) < 0 ||
+               (run ? bn_run_summary_put(d, &rs, msg) : bn_h5_attr_put_int(d, "ranks", H5T_STD_I32LE, s->size, 1, msg)) < 0 ||
                bn_h5_attr_put_int(d, "complete", H5T_STD_I32LE, all_complete, 1, msg) < 0 ||
                bn_h5_attr_put_str(d, "finished", finished, msg) < 0))
         ok = 0;
@@ -1064,6 +1149,7 @@ int bn_store_close(bn_store *s, const bn_rank_timing *mine, int complete, char *
         ok = 0;
     }
     if (bn_h5_agree(s->comm, ok, msg) < 0) goto done;
+    if (write_timeline(s, name, tl, msg) < 0) goto done;
 
     /* The run counter and the completeness flag, then flush. */
     if (bn_h5_attr_put_int(s->file, "runs", H5T_STD_I32LE, k + 1, 0, msg) < 0 ||

@@ -12,6 +12,7 @@
 #define BN_STORE_H
 
 #include "io/corpus.h"
+#include "io/runrec.h"
 
 #include <mpi.h>
 #include <stddef.h>
@@ -59,6 +60,9 @@ typedef struct {
     int device;            /* the GPU the network ran on, or -1: the CPU */
     double gpu_s;          /* of forward_s: the GPU's own time on the network (0 on the CPU) */
     double copy_s;         /* of forward_s: the GPU's copies of images in and features out (0 on the CPU) */
+    char host[BN_HOST_LEN];          /* the host the rank ran on ("" in older files) */
+    char device_name[BN_DEVNAME_LEN]; /* what ran its network: "CPU model, N cores" or "GPU g" ("" in older files) */
+    int cores;             /* CPU threads the rank used (0 in older files) */
 } bn_rank_timing;
 
 typedef struct bn_store bn_store;
@@ -99,9 +103,13 @@ int bn_store_write(bn_store *s, const long long *idx, int cnt, const float *feat
                    const unsigned char *code, const char *const *reason, char *err, size_t errlen);
 
 /* Collective. Add this run's timing table (one row per rank; each rank passes
- * its own row), record whether every image now has a result (complete),
- * flush and close. Returns 0, or -1 with a reason (same on every rank). */
-int bn_store_close(bn_store *s, const bn_rank_timing *mine, int complete, char *err, size_t errlen);
+ * its own row) with the run record run as its attributes (NULL: none), and
+ * this rank's throughput timeline tl into timeline/run_K (NULL: none);
+ * record whether every image now has a result (complete), flush and close.
+ * run must be the same on every rank. Returns 0, or -1 with a reason (same
+ * on every rank). */
+int bn_store_close(bn_store *s, const bn_rank_timing *mine, const bn_run_summary *run, const bn_timeline *tl,
+                   int complete, char *err, size_t errlen);
 
 /* Close without writing anything more (after an error agreed on by all). Collective. */
 void bn_store_abort(bn_store *s);

@@ -69,6 +69,12 @@ int bn_cli_usage(const bn_cmd_spec *spec, const char *fmt, ...) __attribute__((f
     {"quiet", 'q', BN_OPT_FLAG, (quiet_ptr), NULL, NULL, 0, 0, NULL,                       \
      "print only errors and the final result"}
 
+/* The price option of every command that records a run's cost
+ * (io/runrec.h); dest is a double that starts as NAN (no price). */
+#define BN_OPT_PRICE(price_ptr)                                                             \
+    {"price-per-node-hour", 0, BN_OPT_DOUBLE, (price_ptr), "P", NULL, 0, 1e9, NULL,         \
+     "what one node costs per hour (any currency): the run records its cost"}
+
 /* Apply -v/-q counts to the logger (keeps the rank set by main). */
 void bn_cli_apply_verbosity(int verbose, int quiet);
 

@@ -520,6 +520,7 @@ int bn_job_resolve(bn_job *job) {
     if (GIVEN("engine", "decoder")) ex->decoder = val(job, "engine", "decoder");
     const char *features = val(job, "outputs", "features");
     if (features) ex->out = shard_path(job, features, sidx);
+    if (job->price_per_node_hour >= 0) ex->price = job->price_per_node_hour;
     if (ex->validation_pct + ex->testing_pct > 100)
         add_error(job, job->path, "corpus.validation-percentage plus corpus.testing-percentage is over 100");
     if (has_stage(job, BN_STAGE_EXTRACT)) {
@@ -552,6 +553,7 @@ int bn_job_resolve(bn_job *job) {
     if (GIVEN("train", "test-batch")) tr->test_batch = (long long)NUM("train", "test-batch");
     if (GIVEN("train", "sampling")) tr->sampling = val(job, "train", "sampling");
     if (GIVEN("train", "seed")) tr->seed = (long long)NUM("train", "seed");
+    if (job->price_per_node_hour >= 0) tr->price = job->price_per_node_hour;
     if (GIVEN("train", "threads")) tr->threads = (long long)NUM("train", "threads");
     if (GIVEN("train", "print-misclassified")) tr->print_misclassified = NUM("train", "print-misclassified") != 0;
     if (has_stage(job, BN_STAGE_TRAIN)) {
@@ -581,6 +583,7 @@ int bn_job_resolve(bn_job *job) {
     cl->eng.precision = GIVEN("engine", "precision") ? eng.precision : NULL; /* the classifier's */
     if (GIVEN("classify", "top")) cl->top = (long long)NUM("classify", "top");
     cl->progress = progress;
+    if (job->price_per_node_hour >= 0) cl->price = job->price_per_node_hour;
     cl->decode_threads = job->extract.decode_threads;
     if (has_stage(job, BN_STAGE_CLASSIFY)) {
         need(job, "job", "weights", "classify");

@@ -147,21 +147,29 @@ int bn_cmd_run(int argc, char **argv) {
             bn_info("shard %d of %d", job.extract.shard_index, job.extract.shard_count);
         if (job.price_per_node_hour >= 0) bn_info("price per node-hour: %g", job.price_per_node_hour);
     }
-    double t0 = bn_now();
+    double t0 = bn_now(), stage_s[16] = {0};
     rc = BN_EXIT_OK;
     for (int i = 0; i < job.nstages && rc == BN_EXIT_OK; i++) {
         if (rank == 0) {
             bn_info("== stage %d of %d: %s", i + 1, job.nstages, bn_job_stage_name(job.stages[i]));
             fflush(stdout);
         }
+        double ts = bn_now();
         rc = run_stage(&job, job.stages[i], MPI_COMM_WORLD);
+        if (i < 16) stage_s[i] = bn_now() - ts;
         fflush(stdout);
         if (rc != BN_EXIT_OK && rank == 0)
             bn_error(rc == BN_EXIT_RESUME ? "rerun the same command to resume" : NULL,
                      "%s: stage '%s' did not finish (exit status %d)%s", job.path, bn_job_stage_name(job.stages[i]), rc,
                      i + 1 < job.nstages ? "; the later stages were not run" : "");
     }
-    if (rc == BN_EXIT_OK && rank == 0) bn_info("job %s done in %.2f s", job.path, bn_now() - t0);
+    if (rc == BN_EXIT_OK && rank == 0) {
+        char line[512] = "";
+        for (int i = 0; i < job.nstages && i < 16; i++)
+            snprintf(line + strlen(line), sizeof line - strlen(line), "%s%s %.2f s", i ? ", " : "",
+                     bn_job_stage_name(job.stages[i]), stage_s[i]);
+        bn_info("job %s done in %.2f s (stages: %s)", job.path, bn_now() - t0, line);
+    }
     bn_job_free(&job);
     return rc;
 }

@@ -35,6 +35,7 @@
 #include <errno.h>
 #include <hdf5.h>
 #include <limits.h>
+#include <math.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -469,6 +470,7 @@ static int compute_features(corpus_run *r) {
     ex.validation_pct = vt[0];
     ex.testing_pct = vt[1];
     ex.progress = o->progress;
+    ex.price = o->price;
     ex.quiet = o->quiet;
     ex.decode_threads = o->decode_threads;
     if (r->rank == 0) bn_info("features of the corpus: %s", r->feats_path);
@@ -697,6 +699,7 @@ void bn_classify_cfg_init(bn_classify_cfg *cfg) {
     cfg->eng.precision = NULL; /* the classifier's */
     cfg->top = 5;
     cfg->progress = "auto";
+    cfg->price = NAN;
 }
 
 int bn_classify_run(const bn_classify_cfg *o, MPI_Comm comm, bn_classify_result *res) {
@@ -728,6 +731,7 @@ int bn_cmd_classify(int argc, char **argv) {
          "Keras Inception v3 weights (.h5), the very file the classifier's features came from; required"},
         {"classifier", 'c', BN_OPT_STRING, &o.classifier, "FILE", NULL, 0, 0, NULL, "classifier file from bneck train; required"},
         {"top", 'k', BN_OPT_INT, &o.top, "N", "5", 1, 1e6, NULL, "classes reported per image (at most the number of classes)"},
+        BN_OPT_PRICE(&o.price),
         {"images", 'i', BN_OPT_STRING, &o.images, "DIR", NULL, 0, 0, NULL, "corpus mode: folder of class folders"},
         {"manifest", 'm', BN_OPT_STRING, &o.manifest, "FILE", NULL, 0, 0, NULL, "corpus mode: manifest of path<TAB>label lines"},
         {"out", 'o', BN_OPT_STRING, &o.out, "FILE.csv", NULL, 0, 0, NULL, "corpus mode: predictions CSV; required there"},

@@ -29,6 +29,7 @@
 #include "stages/stages.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -354,6 +355,7 @@ void bn_extract_cfg_init(bn_extract_cfg *cfg) {
     cfg->shard_index = 0;
     cfg->shard_count = 1;
     cfg->progress = "auto";
+    cfg->price = NAN;
 }
 
 /* Everything one extract run holds, so that the steps below share it. */
@@ -377,6 +379,8 @@ typedef struct {
     int nvjpeg;                /* 1: this rank decodes its JPEGs with nvJPEG on its GPU (start_engine) */
     bn_dispatch *disp;         /* work sharing */
     bn_rank_timing me;         /* this rank's timing row */
+    bn_timeline tl;            /* this rank's images done over time (run_units) */
+    char started[32];          /* UTC start of the run */
     int write_failed;          /* this rank could not write rows */
     int engine_failed;         /* this rank's engine failed (a GPU error): it stops, the run can be resumed */
     char err[1024];            /* the reason of a failure */
@@ -583,6 +587,7 @@ static void run_units(run_t *R) {
     double forward_s = 0, write_s = 0, idle_s = 0;
     long long rep_done = 0, rep_failed = 0; /* not yet reported to the dispatcher */
     double t_work = bn_now();
+    bn_timeline_init(&R->tl, t_work);
 
     job_t *cur = &jobs[0], *nxt = &jobs[1];
     double t0 = bn_now();
@@ -632,6 +637,7 @@ static void run_units(run_t *R) {
                 rep_failed += nfail;
             }
             write_s += bn_now() - t0;
+            bn_timeline_note(&R->tl, bn_now(), R->me.done, R->me.failed, 0);
         }
         if (R->rank == 0 && bn_progress_due(&prog)) {
             long long d = 0, f = 0;
@@ -656,6 +662,7 @@ static void run_units(run_t *R) {
     R->disp = NULL;
     idle_s += bn_now() - t0;
     R->me.wall_s = bn_now() - t_work;
+    bn_timeline_note(&R->tl, bn_now(), R->me.done, R->me.failed, 1);
     R->me.read_s = 0;
     R->me.decode_s = 0;
     pool_stop(&D, &R->me.read_s, &R->me.decode_s);
@@ -694,15 +701,24 @@ static int finish(run_t *R, double t_start, bn_extract_result *res) {
     bn_rank_timing *all = R->rank == 0 ? mallocCheck(sizeof *all * (size_t)R->size) : NULL;
     R->me.rank = R->rank;
     R->me.device = R->dev.gpu;
+    R->me.cores = R->es.threads;
+    bn_host_name(R->me.host);
+    bn_device_name(R->me.device_name, R->dev.gpu, R->es.threads);
     mpiCheck(MPI_Gather(&R->me, (int)sizeof R->me, MPI_BYTE, all, (int)sizeof R->me, MPI_BYTE, 0, R->comm));
+    bn_run_summary run;
+    bn_run_gather(&run, R->comm, "extract", t_start, R->started, R->me.wall_s, R->es.threads, R->dev.gpu,
+                  totals[0] + totals[1], bn_precision_name(R->es.precision), cfg->price);
     int rc = BN_EXIT_OK;
-    if (bn_store_close(R->st, &R->me, complete, R->err, sizeof R->err)) {
+    if (bn_store_close(R->st, &R->me, &run, &R->tl, complete, R->err, sizeof R->err)) {
         if (R->rank == 0) bn_error("the features written so far are kept; rerun to resume", "%s", R->err);
         rc = BN_EXIT_FAIL;
     }
     R->st = NULL;
     if (R->rank == 0) {
-        if (!cfg->quiet) print_timing(all, R->size, bn_now() - t_start);
+        if (!cfg->quiet) {
+            print_timing(all, R->size, bn_now() - t_start);
+            bn_run_print(stdout, &run);
+        }
         printf("features: %lld done, %lld failed in this run; %s%s\n", totals[0], totals[1], cfg->out,
                complete ? "" : " is INCOMPLETE");
         if (any[1]) {
@@ -737,6 +753,7 @@ static int finish(run_t *R, double t_start, bn_extract_result *res) {
 /* Release what the steps made (the file is closed by finish or aborted). */
 static void run_free(run_t *R) {
     if (R->st) bn_store_abort(R->st);
+    bn_timeline_free(&R->tl);
     bn_engine_free(R->eng);
     bn_engine_setup_free(&R->es);
     free(R->list);
@@ -754,6 +771,7 @@ int bn_extract_run(const bn_extract_cfg *cfg, MPI_Comm comm, bn_extract_result *
     mpiCheck(MPI_Comm_rank(comm, &R.rank));
     mpiCheck(MPI_Comm_size(comm, &R.size));
     double t_start = bn_now();
+    bn_utc_now(R.started);
     if (bn_engine_opts_check(&cfg->eng, &R.es, R.err, sizeof R.err)) {
         if (R.rank == 0) bn_error("bneck extract --help lists the engine options", "%s", R.err);
         return BN_CLI_USAGE;
@@ -829,6 +847,7 @@ int bn_cmd_extract(int argc, char **argv) {
          "threads per rank that read, decode and resize the next unit while the network runs"},
         {"decoder", 0, BN_OPT_CHOICE, &cfg.decoder, NULL, "cpu", 0, 0, "cpu|nvjpeg",
          "JPEG decoding: cpu (libjpeg-turbo), or nvjpeg on a GPU rank's GPU with the CPU for what it refuses"},
+        BN_OPT_PRICE(&cfg.price),
         BN_OPTS_VERBOSITY(&verbose, &cfg.quiet),
         {0},
     };

@@ -295,7 +295,7 @@ int bn_join_run(const char *out, const char *const *paths, int n, MPI_Comm comm,
         if (pending < 0) pending = 0;
     }
     int complete = pending == 0;
-    rc = bn_store_close(st, &me, complete, err, sizeof err) ? BN_EXIT_FAIL : BN_EXIT_OK;
+    rc = bn_store_close(st, &me, NULL, NULL, complete, err, sizeof err) ? BN_EXIT_FAIL : BN_EXIT_OK;
     st = NULL;
     if (rank == 0) {
         if (rc) bn_error(NULL, "%s", err);

@@ -176,7 +176,7 @@ int bn_cmd_mkfeatures(int argc, char **argv) {
     if (!all_ok) {
         bn_store_abort(st);
         rc = BN_EXIT_FAIL;
-    } else if (bn_store_close(st, &me, ppend == 0, err, sizeof err)) {
+    } else if (bn_store_close(st, &me, NULL, NULL, ppend == 0, err, sizeof err)) {
         if (rank == 0) bn_error(NULL, "%s", err);
         rc = BN_EXIT_FAIL;
     }

@@ -30,6 +30,7 @@ typedef struct {
     int quiet;                /* 1: no timing table */
     long long decode_threads; /* decode pool threads per rank; 0 = the cores the engines leave (at least 1) */
     const char *decoder;      /* "cpu" (libjpeg-turbo, libpng) or "nvjpeg" (JPEGs on a GPU rank's GPU); NULL = cpu */
+    double price;             /* price of one node per hour, for the run's cost; NaN: none (bn_extract_cfg_init) */
 } bn_extract_cfg;
 
 /* What one extract run did (the same on every rank). */
@@ -67,6 +68,7 @@ typedef struct {
     double learning_rate;     /* step size (0.01) */
     int print_misclassified;  /* 1: list the misclassified test images */
     int quiet;                /* 1: no step lines, confusion matrix or timing table */
+    double price;             /* price of one node per hour, for the run's cost; NaN: none (bn_train_cfg_init) */
 } bn_train_cfg;
 
 /* What one training run gave (the same on every rank). */
@@ -109,6 +111,7 @@ typedef struct {
     const char *progress;     /* corpus mode: progress of the extract */
     long long decode_threads; /* corpus mode: the extract's decode threads per rank (0 = its default) */
     int quiet;                /* 1: no timing table from the extract */
+    double price;             /* corpus mode: price of one node per hour, recorded by the extract; NaN: none */
 } bn_classify_cfg;
 
 /* What one classify run did (rank 0's view; corpus mode on every rank for

@@ -334,6 +334,8 @@ typedef struct {
     long long *conf, *gconf;
     double test_acc;
     train_timing *all;       /* rank 0: every rank's timing */
+    bn_run_summary run;      /* the run record (every rank, after the final test) */
+    char started[32];        /* UTC start */
 } run_t;
 
 /* Step buffers of the training loop. */
@@ -689,6 +691,8 @@ static void final_test(run_t *r) {
     r->me.wall_s = bn_now() - r->t_start;
     r->all = r->rank == 0 ? mallocCheck(sizeof *r->all * (size_t)r->size) : NULL;
     mpiCheck(MPI_Gather(&r->me, (int)sizeof r->me, MPI_BYTE, r->all, (int)sizeof r->me, MPI_BYTE, 0, r->comm));
+    bn_run_gather(&r->run, r->comm, "train", r->t_start, r->started, r->me.wall_s, (int)r->o->threads, -1, r->tr.n, "",
+                  r->o->price);
 }
 
 /* Rank 0: the accuracy, the confusion matrix, the misclassified list. */
@@ -744,13 +748,25 @@ static int write_outputs(run_t *r) {
     cl.confusion = r->gconf;
     cl.train_n = r->tr.n;
     cl.excluded_n = r->nfailed + r->npending;
-    if (bn_classifier_write(o->out, &cl, r->err, sizeof r->err) ||
+    cl.has_run = 1;
+    cl.run = r->run;
+    cl.nranks = r->size;
+    cl.rank_times = mallocCheck(sizeof *cl.rank_times * BN_TRAIN_TIMES * (size_t)r->size);
+    for (int k = 0; k < r->size; k++) {
+        double *row = cl.rank_times + (size_t)k * BN_TRAIN_TIMES;
+        row[0] = r->all[k].load_s, row[1] = r->all[k].step_s, row[2] = r->all[k].reduce_s;
+        row[3] = r->all[k].eval_s, row[4] = r->all[k].wall_s;
+    }
+    int wrc = bn_classifier_write(o->out, &cl, r->err, sizeof r->err);
+    free(cl.rank_times);
+    if (wrc ||
         bn_classifier_write_labels(r->labels_out, &cl, r->err, sizeof r->err)) {
         bn_error("check that the folder exists and is writable", "%s", r->err);
         return -1;
     }
     if (!o->quiet) {
         print_timing(r->all, r->size, bn_now() - r->t_start);
+        bn_run_print(stdout, &r->run);
         printf("classifier: %s, labels: %s\n", o->out, r->labels_out);
     }
     return 0;
@@ -769,6 +785,7 @@ void bn_train_cfg_init(bn_train_cfg *cfg) {
     cfg->seed = 0;
     cfg->threads = 1;
     cfg->learning_rate = 0.01;
+    cfg->price = NAN;
 }
 
 int bn_train_cfg_check(const bn_train_cfg *o, char *err, size_t errlen) {
@@ -804,6 +821,7 @@ int bn_train_run(const bn_train_cfg *o, MPI_Comm comm, bn_train_result *res) {
         return BN_EXIT_FAIL;
     }
     r.t_start = bn_now();
+    bn_utc_now(r.started);
 #ifdef HAVE_OPENBLAS
     openblas_set_num_threads((int)o->threads);
 #endif
@@ -860,6 +878,7 @@ int bn_cmd_train(int argc, char **argv) {
         {"sampling", 0, BN_OPT_CHOICE, &o.sampling, NULL, "class", 0, 0, "class|uniform",
          "class: a class uniformly, then one of its images (retrain.py); uniform: any image"},
         {"seed", 0, BN_OPT_INT, &o.seed, "N", "0", 0, 9.2e18, NULL, "random seed: initial weights and batches; same seed, same classifier"},
+        BN_OPT_PRICE(&o.price),
         {"threads", 't', BN_OPT_INT, &o.threads, "N", "1", 1, 4096, NULL, "BLAS threads per rank (the steps are small: ranks scale better)"},
         {"print-misclassified", 0, BN_OPT_FLAG, &o.print_misclassified, NULL, NULL, 0, 0, NULL, "list the misclassified test images"},
         BN_OPTS_VERBOSITY(&verbose, &quiet),

@@ -205,7 +205,7 @@ static bn_store *must_open(const char *path, const bn_corpus *c, const char *set
 /* Collective. Close s with this rank's timing row. */
 static void must_close(bn_store *s, const bn_rank_timing *t, int complete) {
     char err[ERRLEN] = "";
-    int rc = bn_store_close(s, t, complete, err, sizeof err);
+    int rc = bn_store_close(s, t, NULL, NULL, complete, err, sizeof err);
     CHECK(rc == 0, "close: %s", err);
 }
 
