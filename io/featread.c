@@ -487,6 +487,102 @@ char *bn_feats_path(const bn_feats *f, long long i) {
     return s;
 }
 
+static int cmp_run(const void *a, const void *b) {
+    const bn_feats_run *x = a, *y = b;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+int bn_feats_read_runs(bn_feats *f, bn_feats_run **runs, int *nruns, char *err, size_t errlen) {
+    bn_h5_quiet q;
+    bn_h5_quiet_on(&q);
+    char msg[BN_H5_MSG_LEN] = "";
+    int rc = -1, n = 0;
+    bn_feats_run *R = NULL;
+    hid_t g = -1, d = -1;
+    *runs = NULL;
+    *nruns = 0;
+    if ((g = H5Gopen2(f->file->file, "timing", H5P_DEFAULT)) < 0) {
+        bn_h5_set_h5msg(msg, "group 'timing' is missing: the file is damaged");
+        goto done;
+    }
+    H5G_info_t gi;
+    if (H5Gget_info(g, &gi) < 0) {
+        bn_h5_set_h5msg(msg, "cannot list group 'timing'");
+        goto done;
+    }
+    R = callocCheck(gi.nlinks ? gi.nlinks : 1, sizeof *R);
+    for (hsize_t i = 0; i < gi.nlinks; i++) {
+        char name[64];
+        int k = -1;
+        char tail = 0;
+        if (H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT) < 0 ||
+            sscanf(name, "run_%d%c", &k, &tail) != 1 || k < 0)
+            continue; /* not a run table */
+        bn_feats_run *r = &R[n];
+        r->index = k;
+        if ((d = H5Dopen2(g, name, H5P_DEFAULT)) < 0) {
+            bn_h5_set_h5msg(msg, "cannot open timing/%s", name);
+            goto done;
+        }
+        hid_t sp = H5Dget_space(d);
+        hsize_t dn = 0;
+        if (sp < 0 || H5Sget_simple_extent_ndims(sp) != 1 || H5Sget_simple_extent_dims(sp, &dn, NULL) != 1 ||
+            dn > 100000000) {
+            bn_h5_close(&sp);
+            bn_h5_set_msg(msg, "timing/%s is not a 1-D table: the file is damaged", name);
+            goto done;
+        }
+        bn_h5_close(&sp);
+        r->ranks = (int)dn;
+        r->rows = mallocCheck(sizeof *r->rows * (dn ? dn : 1));
+        n++;
+        if (bn_store_read_timing(d, r->rows, (long long)dn, msg) < 0) {
+            bn_h5_set_msg(msg, "timing/%s cannot be read", name);
+            goto done;
+        }
+        long long v = 0;
+        if (bn_h5_attr_get_int(d, "complete", &v, msg) == 0) r->complete = (int)v;
+        char *fin = NULL;
+        if (bn_h5_attr_get_str(d, "finished", &fin, msg) == 0) snprintf(r->finished, sizeof r->finished, "%s", fin);
+        free(fin);
+        msg[0] = 0;
+        r->has_run = bn_run_summary_get(d, &r->run);
+        bn_h5_close(&d);
+        char tl[80];
+        snprintf(tl, sizeof tl, "timeline/%s", name);
+        if (H5Lexists(f->file->file, "timeline", H5P_DEFAULT) > 0 && H5Lexists(f->file->file, tl, H5P_DEFAULT) > 0) {
+            if ((d = H5Dopen2(f->file->file, tl, H5P_DEFAULT)) < 0 ||
+                bn_store_read_timeline(d, &r->tl_rank, &r->tl, &r->ntl, msg) < 0) {
+                bn_h5_set_h5msg(msg, "cannot read %s", tl);
+                goto done;
+            }
+            bn_h5_close(&d);
+        }
+    }
+    qsort(R, (size_t)n, sizeof *R, cmp_run);
+    *runs = R;
+    *nruns = n;
+    R = NULL;
+    rc = 0;
+done:
+    if (R) bn_feats_runs_free(R, n);
+    bn_h5_close(&d);
+    bn_h5_close(&g);
+    if (rc < 0) bn_h5_put_err(err, errlen, f->path, msg);
+    bn_h5_quiet_off(&q);
+    return rc;
+}
+
+void bn_feats_runs_free(bn_feats_run *runs, int nruns) {
+    if (!runs) return;
+    for (int i = 0; i < nruns; i++) {
+        free(runs[i].rows);
+        free(runs[i].tl_rank);
+        free(runs[i].tl);
+    }
+    free(runs);
+}
+
 void bn_feats_close(bn_feats *f) {
     bn_feats_file *F = f->file;
     if (F) {

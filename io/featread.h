@@ -61,6 +61,25 @@ int bn_feats_load_paths(bn_feats *f, char *err, size_t errlen);
 /* Path of row i as a new NUL-terminated string (after bn_feats_load_paths). */
 char *bn_feats_path(const bn_feats *f, long long i);
 
+/* One finished run of the file: its timing table, run record and timeline. */
+typedef struct {
+    int index;               /* K of timing/run_K */
+    int ranks;               /* rows of the table */
+    int complete;            /* the table's attribute "complete" */
+    char finished[32];       /* its attribute "finished" (UTC) */
+    bn_rank_timing *rows;    /* (ranks) (owned) */
+    int has_run;             /* 1: the run record (io/runrec.h) is there; 0: a file from before bneck recorded it */
+    bn_run_summary run;      /* the record, when has_run */
+    long long ntl;           /* timeline samples; 0: no timeline (older files) */
+    int *tl_rank;            /* (ntl) the rank of each sample (owned) */
+    bn_tl_point *tl;         /* (ntl) the samples, rank by rank, by time (owned) */
+} bn_feats_run;
+
+/* Independent (one rank reads). Every finished run of f, by K, into a new
+ * array *runs of *nruns. Returns 0, or -1 with a reason. */
+int bn_feats_read_runs(bn_feats *f, bn_feats_run **runs, int *nruns, char *err, size_t errlen);
+void bn_feats_runs_free(bn_feats_run *runs, int nruns);
+
 /* Collective. Close the file and free everything. */
 void bn_feats_close(bn_feats *f);
 

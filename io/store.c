@@ -957,45 +957,48 @@ done:
 
 /* The timing row in memory (tm) and in the file (tf, packed little-endian).
  * Returns 0 or -1 (types left closed). */
+/* The fields of a timing row: name, memory offset, kind. */
+static const struct {
+    const char *name;
+    size_t moff;
+    int kind; /* 0 int32, 1 int64, 2 float64, 3 host string, 4 device string */
+} timing_fields[] = {
+    {"rank", offsetof(bn_rank_timing, rank), 0},
+    {"done", offsetof(bn_rank_timing, done), 1},
+    {"failed", offsetof(bn_rank_timing, failed), 1},
+    {"read_s", offsetof(bn_rank_timing, read_s), 2},
+    {"decode_s", offsetof(bn_rank_timing, decode_s), 2},
+    {"forward_s", offsetof(bn_rank_timing, forward_s), 2},
+    {"write_s", offsetof(bn_rank_timing, write_s), 2},
+    {"idle_s", offsetof(bn_rank_timing, idle_s), 2},
+    {"wall_s", offsetof(bn_rank_timing, wall_s), 2},
+    {"images_per_s", offsetof(bn_rank_timing, images_per_s), 2},
+    {"device", offsetof(bn_rank_timing, device), 0},
+    {"gpu_s", offsetof(bn_rank_timing, gpu_s), 2},
+    {"copy_s", offsetof(bn_rank_timing, copy_s), 2},
+    {"host", offsetof(bn_rank_timing, host), 3},
+    {"device_name", offsetof(bn_rank_timing, device_name), 4},
+    {"cores", offsetof(bn_rank_timing, cores), 0},
+};
+#define NTF (sizeof timing_fields / sizeof timing_fields[0])
+
 static int timing_types(hid_t *tm, hid_t *tf) {
     /* name, memory offset, memory type, file type, file size */
-    static const struct {
-        const char *name;
-        size_t moff;
-        int kind; /* 0 int32, 1 int64, 2 float64, 3 host string, 4 device string */
-    } f[] = {
-        {"rank", offsetof(bn_rank_timing, rank), 0},
-        {"done", offsetof(bn_rank_timing, done), 1},
-        {"failed", offsetof(bn_rank_timing, failed), 1},
-        {"read_s", offsetof(bn_rank_timing, read_s), 2},
-        {"decode_s", offsetof(bn_rank_timing, decode_s), 2},
-        {"forward_s", offsetof(bn_rank_timing, forward_s), 2},
-        {"write_s", offsetof(bn_rank_timing, write_s), 2},
-        {"idle_s", offsetof(bn_rank_timing, idle_s), 2},
-        {"wall_s", offsetof(bn_rank_timing, wall_s), 2},
-        {"images_per_s", offsetof(bn_rank_timing, images_per_s), 2},
-        {"device", offsetof(bn_rank_timing, device), 0},
-        {"gpu_s", offsetof(bn_rank_timing, gpu_s), 2},
-        {"copy_s", offsetof(bn_rank_timing, copy_s), 2},
-        {"host", offsetof(bn_rank_timing, host), 3},
-        {"device_name", offsetof(bn_rank_timing, device_name), 4},
-        {"cores", offsetof(bn_rank_timing, cores), 0},
-    };
     hid_t th = bn_h5_str_type(BN_HOST_LEN, H5T_STR_NULLPAD), td = bn_h5_str_type(BN_DEVNAME_LEN, H5T_STR_NULLPAD);
     const hid_t mtypes[5] = {H5T_NATIVE_INT, H5T_NATIVE_LLONG, H5T_NATIVE_DOUBLE, th, td};
     const hid_t ftypes[5] = {H5T_STD_I32LE, H5T_STD_I64LE, H5T_IEEE_F64LE, th, td};
     const size_t fsizes[5] = {4, 8, 8, BN_HOST_LEN, BN_DEVNAME_LEN};
     size_t total = 0;
-    for (size_t j = 0; j < sizeof f / sizeof f[0]; j++) total += fsizes[f[j].kind];
+    for (size_t j = 0; j < NTF; j++) total += fsizes[timing_fields[j].kind];
     *tm = H5Tcreate(H5T_COMPOUND, sizeof(bn_rank_timing));
     *tf = H5Tcreate(H5T_COMPOUND, total);
     if (*tm < 0 || *tf < 0 || th < 0 || td < 0) goto fail;
     size_t foff = 0;
-    for (size_t j = 0; j < sizeof f / sizeof f[0]; j++) {
-        if (H5Tinsert(*tm, f[j].name, f[j].moff, mtypes[f[j].kind]) < 0 ||
-            H5Tinsert(*tf, f[j].name, foff, ftypes[f[j].kind]) < 0)
+    for (size_t j = 0; j < NTF; j++) {
+        if (H5Tinsert(*tm, timing_fields[j].name, timing_fields[j].moff, mtypes[timing_fields[j].kind]) < 0 ||
+            H5Tinsert(*tf, timing_fields[j].name, foff, ftypes[timing_fields[j].kind]) < 0)
             goto fail;
-        foff += fsizes[f[j].kind];
+        foff += fsizes[timing_fields[j].kind];
     }
     bn_h5_close(&th);
     bn_h5_close(&td);
@@ -1006,6 +1009,41 @@ fail:
     bn_h5_close(tm);
     bn_h5_close(tf);
     return -1;
+}
+
+int bn_store_read_timing(hid_t d, bn_rank_timing *rows, long long n, char *msg) {
+    int rc = -1;
+    hid_t ft = -1, mt = -1, th = -1, td = -1, sp = -1;
+    hsize_t dn = 0;
+    if ((ft = H5Dget_type(d)) < 0 || H5Tget_class(ft) != H5T_COMPOUND || (sp = H5Dget_space(d)) < 0 ||
+        H5Sget_simple_extent_ndims(sp) != 1 || H5Sget_simple_extent_dims(sp, &dn, NULL) != 1 || (long long)dn != n) {
+        bn_h5_set_msg(msg, "a timing table is not a 1-D table of %lld rank rows: the file is damaged", n);
+        goto done;
+    }
+    th = bn_h5_str_type(BN_HOST_LEN, H5T_STR_NULLPAD);
+    td = bn_h5_str_type(BN_DEVNAME_LEN, H5T_STR_NULLPAD);
+    const hid_t mtypes[5] = {H5T_NATIVE_INT, H5T_NATIVE_LLONG, H5T_NATIVE_DOUBLE, th, td};
+    if (th < 0 || td < 0 || (mt = H5Tcreate(H5T_COMPOUND, sizeof(bn_rank_timing))) < 0) goto h5fail;
+    /* Only the fields the file has: older files lack the later ones (left 0, device -1). */
+    for (size_t j = 0; j < NTF; j++)
+        if (H5Tget_member_index(ft, timing_fields[j].name) >= 0 &&
+            H5Tinsert(mt, timing_fields[j].name, timing_fields[j].moff, mtypes[timing_fields[j].kind]) < 0)
+            goto h5fail;
+    memset(rows, 0, sizeof *rows * (size_t)n);
+    for (long long r = 0; r < n; r++) rows[r].device = -1;
+    if (n > 0 && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows) < 0) goto h5fail;
+    for (long long r = 0; r < n; r++) rows[r].host[BN_HOST_LEN - 1] = rows[r].device_name[BN_DEVNAME_LEN - 1] = 0;
+    rc = 0;
+    goto done;
+h5fail:
+    bn_h5_set_h5msg(msg, "cannot read a timing table");
+done:
+    bn_h5_close(&sp);
+    bn_h5_close(&mt);
+    bn_h5_close(&ft);
+    bn_h5_close(&th);
+    bn_h5_close(&td);
+    return rc;
 }
 
 /* The timeline row type (memory and file): rank, t_s, done, failed. */
@@ -1029,6 +1067,42 @@ static int timeline_types(hid_t *tm, hid_t *tf) {
         return -1;
     }
     return 0;
+}
+
+int bn_store_read_timeline(hid_t d, int **rank, bn_tl_point **pts, long long *n, char *msg) {
+    int rc = -1;
+    hid_t tm = -1, tf = -1, sp = -1;
+    hsize_t dn = 0;
+    tl_row *rows = NULL;
+    *rank = NULL, *pts = NULL, *n = 0;
+    if ((sp = H5Dget_space(d)) < 0 || H5Sget_simple_extent_ndims(sp) != 1 ||
+        H5Sget_simple_extent_dims(sp, &dn, NULL) != 1) {
+        bn_h5_set_msg(msg, "a timeline is not a 1-D table: the file is damaged");
+        goto done;
+    }
+    if (timeline_types(&tm, &tf) < 0) {
+        bn_h5_set_h5msg(msg, "cannot make the timeline row type");
+        goto done;
+    }
+    rows = mallocCheck(sizeof *rows * (size_t)(dn ? dn : 1));
+    if (dn && H5Dread(d, tm, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows) < 0) {
+        bn_h5_set_h5msg(msg, "cannot read a timeline");
+        goto done;
+    }
+    *rank = mallocCheck(sizeof **rank * (size_t)(dn ? dn : 1));
+    *pts = mallocCheck(sizeof **pts * (size_t)(dn ? dn : 1));
+    for (hsize_t i = 0; i < dn; i++) {
+        (*rank)[i] = rows[i].rank;
+        (*pts)[i] = (bn_tl_point){rows[i].t_s, rows[i].done, rows[i].failed};
+    }
+    *n = (long long)dn;
+    rc = 0;
+done:
+    free(rows);
+    bn_h5_close(&sp);
+    bn_h5_close(&tm);
+    bn_h5_close(&tf);
+    return rc;
 }
 
 /* Collective: the timeline of run name (this rank's samples tl, NULL: none)

@@ -14,6 +14,7 @@
 #include "io/corpus.h"
 #include "io/runrec.h"
 
+#include <hdf5.h>
 #include <mpi.h>
 #include <stddef.h>
 
@@ -110,6 +111,15 @@ int bn_store_write(bn_store *s, const long long *idx, int cnt, const float *feat
  * on every rank). */
 int bn_store_close(bn_store *s, const bn_rank_timing *mine, const bn_run_summary *run, const bn_timeline *tl,
                    int complete, char *err, size_t errlen);
+
+/* Read timing table d (a dataset timing/run_K of n rows) into rows (n).
+ * Fields an older file lacks are left 0 (device -1). Returns 0, or -1 with
+ * msg set (BN_H5_MSG_LEN bytes). */
+int bn_store_read_timing(hid_t d, bn_rank_timing *rows, long long n, char *msg);
+
+/* Read timeline d (a dataset timeline/run_K) into new arrays rank (n) and
+ * pts (n), in file order (rank by rank, by time). 0, or -1 with msg set. */
+int bn_store_read_timeline(hid_t d, int **rank, bn_tl_point **pts, long long *n, char *msg);
 
 /* Close without writing anything more (after an error agreed on by all). Collective. */
 void bn_store_abort(bn_store *s);

@@ -18,5 +18,6 @@ int bn_cmd_retrain(int argc, char **argv);  /* stages/retrain.c */
 int bn_cmd_mkfeatures(int argc, char **argv); /* stages/mkfeatures.c */
 int bn_cmd_join(int argc, char **argv);     /* stages/join.c */
 int bn_cmd_run(int argc, char **argv);       /* pipeline/run.c */
+int bn_cmd_report(int argc, char **argv);    /* stages/report.c */
 
 #endif

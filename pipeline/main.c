@@ -29,6 +29,7 @@ static const struct {
     {"features", bn_cmd_features, 0, "print or save the 2048-wide bottleneck of some images"},
     {"benchmark", bn_cmd_benchmark, 0, "measure the engine: images/s, GFLOP/s, memory"},
     {"calibrate", bn_cmd_calibrate, 0, "measure the activation scales --precision int8 needs, on a few images of a corpus"},
+    {"report", bn_cmd_report, 1, "what the runs in features and classifier files did and cost: tables, figures, an HTML page"},
     {"run", bn_cmd_run, 0, "run the stages a job file names (extract, train, classify), with overrides"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

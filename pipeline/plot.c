@@ -461,8 +461,8 @@ int bn_plot_lines(bn_fig *f, const double *rect, const char *panel_title, const 
         x0 = 0, x1 = 1, y1 = 1;
         bn_plot_note(f, a.x + a.w / 2, a.y + a.h / 2, 13, "no data");
     }
-    a.x0 = x0;
-    a.x1 = x1 > x0 ? x1 : x0 + 1;
+    a.x0 = x0 > 0 ? 0 : x0; /* times and steps: from 0 */
+    a.x1 = x1 > a.x0 ? x1 : a.x0 + 1;
     a.y0 = isfinite(ymin) ? ymin : 0;
     a.y1 = isfinite(ymax) ? ymax : (y1 > 0 ? y1 * 1.08 : 1);
     draw_y_axis(cr, &a, ylabel);
