@@ -361,8 +361,8 @@ static double draw_legend(cairo_t *cr, double x, double y, double w, const char 
 
 static void desc_series(bn_fig *f, const bn_series *s, int n) {
     desc_add(f, " Legend: ");
-    for (int i = 0; i < n && i < 16; i++) desc_add(f, "%s%s", i ? ", " : "", s[i].name ? s[i].name : "");
-    if (n > 16) desc_add(f, " and %d more", n - 16);
+    for (int i = 0; i < n && i < 128; i++) desc_add(f, "%s%s", i ? ", " : "", s[i].name ? s[i].name : "");
+    if (n > 128) desc_add(f, " and %d more", n - 128);
     desc_add(f, ".");
 }
 
@@ -644,8 +644,8 @@ int bn_plot_heatmap(bn_fig *f, const char *xlabel, const char *ylabel, int n, co
     for (int i = 0; i < n; i += every) {
         const char *l = fit(cr, fs, labels[i] ? labels[i] : "", lw_max, lb, sizeof lb);
         text(cr, gx - 5, gy + (i + 0.5) * cell, fs, 1, 0.5, 0, 0, l);
-        /* column labels slanted, reading down to the left */
-        text(cr, gx + (i + 0.5) * cell, gy + gs + 5, fs, 1, 0.5, 0, -M_PI / 4, l);
+        /* column labels slanted, reading down to the left; upright columns of text where cells are narrow */
+        text(cr, gx + (i + 0.5) * cell, gy + gs + 5, fs, 1, 0.5, 0, cell * every >= 1.6 * fs ? -M_PI / 4 : -M_PI / 2, l);
     }
     cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
     text(cr, 14, gy + gs / 2, 12, 0.5, 0.5, 0, -M_PI / 2, ylabel);

@@ -455,9 +455,9 @@ static int fig_throughput(report_t *R, const feat_rep *F, const bn_feats_run *r)
     char title[256], cap[512];
     snprintf(title, sizeof title, "Throughput: extract run %d of %s", r->index, base_name(F->path));
     snprintf(cap, sizeof cap,
-             "Images per second (decoded or failed) over the run: each rank (thin lines) and all ranks together (thick "
-             "line), from the timeline each rank sampled every few seconds.");
-    figure *g = new_figure(R, 960, 440, title, "throughput", 1, (int)(F - R->feats), cap);
+             "Images per second (decoded or failed) over the run: all ranks together (top), and each rank on its own "
+             "scale (bottom), from the timeline each rank sampled every few seconds.");
+    figure *g = new_figure(R, 960, 700, title, "throughput", 1, (int)(F - R->feats), cap);
     if (!g) return 0;
     int nr = r->ranks;
     bn_series *s = callocCheck((size_t)nr + 1, sizeof *s);
@@ -505,9 +505,12 @@ static int fig_throughput(report_t *R, const feat_rep *F, const bn_feats_run *r)
         ys[nr][b] = sum / dt;
     }
     names[nr] = strdup("all ranks");
-    s[ns++] = (bn_series){names[nr], ys[nr], xs[nr], tmax > 0 ? B : 0, 3};
-    int rc = bn_plot_lines(g->fig, NULL, NULL, "seconds since the rank started", "images per second", s, ns, NAN, NAN,
-                           R->err, sizeof R->err);
+    bn_series all = {names[nr], ys[nr], xs[nr], tmax > 0 ? B : 0, 3};
+    double top[4] = {0, 34, 960, 300}, bot[4] = {0, 334, 960, 366};
+    int rc = bn_plot_lines(g->fig, top, "All ranks", "seconds since the ranks started", "images per second", &all, 1, NAN,
+                           NAN, R->err, sizeof R->err) ||
+             bn_plot_lines(g->fig, bot, "Each rank", "seconds since the rank started", "images per second", s, ns, NAN,
+                           NAN, R->err, sizeof R->err);
     for (int k = 0; k <= nr; k++) {
         free(xs[k]);
         free(ys[k]);
