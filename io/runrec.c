@@ -3,6 +3,7 @@
 
 #include "io/h5util.h"
 #include "pipeline/log.h"
+#include "pipeline/sysinfo.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -54,21 +55,9 @@ void bn_device_name(char out[BN_DEVNAME_LEN], int gpu, int threads) {
         snprintf(out, BN_DEVNAME_LEN, "GPU %d", gpu);
         return;
     }
-    char model[256] = "";
-    FILE *fp = fopen("/proc/cpuinfo", "r");
-    if (fp) {
-        char line[512];
-        while (fgets(line, sizeof line, fp)) {
-            if (strncmp(line, "model name", 10) != 0) continue;
-            const char *v = strchr(line, ':');
-            if (!v) continue;
-            for (v++; *v == ' ' || *v == '\t'; v++) continue;
-            snprintf(model, sizeof model, "%s", v);
-            model[strcspn(model, "\n")] = 0;
-            break;
-        }
-        fclose(fp);
-    }
+    char model[256];
+    bn_cpu_model(model, sizeof model);
+    if (!strcmp(model, "unknown")) model[0] = 0;
     /* Shorten the marketing words, keep the model. */
     char *p;
     while ((p = strstr(model, "(R)")) || (p = strstr(model, "(TM)")) || (p = strstr(model, "(tm)")))

@@ -10,6 +10,7 @@ int bn_cmd_mkcorpus(int argc, char **argv); /* stages/mkcorpus.c */
 int bn_cmd_mkweights(int argc, char **argv); /* stages/mkweights.c */
 int bn_cmd_features(int argc, char **argv); /* stages/features.c */
 int bn_cmd_benchmark(int argc, char **argv); /* stages/benchmark.c */
+int bn_cmd_cost(int argc, char **argv);      /* stages/cost.c */
 int bn_cmd_calibrate(int argc, char **argv); /* stages/calibrate.c */
 int bn_cmd_extract(int argc, char **argv); /* stages/extract.c */
 int bn_cmd_train(int argc, char **argv);    /* stages/train.c */

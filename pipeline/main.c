@@ -28,6 +28,7 @@ static const struct {
     {"mkfeatures", bn_cmd_mkfeatures, 0, "write a synthetic features file (training tests and benchmarks at any size)"},
     {"features", bn_cmd_features, 0, "print or save the 2048-wide bottleneck of some images"},
     {"benchmark", bn_cmd_benchmark, 0, "measure the engine: images/s, GFLOP/s, memory"},
+    {"cost", bn_cmd_cost, 0, "compare machines by time and cost for a corpus, from bneck benchmark --json files"},
     {"calibrate", bn_cmd_calibrate, 0, "measure the activation scales --precision int8 needs, on a few images of a corpus"},
     {"report", bn_cmd_report, 1, "what the runs in features and classifier files did and cost: tables, figures, an HTML page"},
     {"run", bn_cmd_run, 0, "run the stages a job file names (extract, train, classify), with overrides"},
