@@ -10,6 +10,8 @@
 #        ENGINE_SECONDS (default 120), BATCH (default 8), ONLY_2X1=1 (skip the 1-rank run),
 #        PRECISION (default fp32), CALIBRATION (int8: the calibration file; default: one made
 #        by bneck calibrate on the corpus's first 32 images)
+#        TIMELINE_CHECK=R: instead, R interleaved rounds of the 2-rank extract with the
+#        throughput timeline on and off (BNECK_TIMELINE=0), to show what sampling costs
 set -euo pipefail
 n=${1:-3670}
 bneck=${BNECK:-./bneck}
@@ -37,10 +39,12 @@ engine() {  # threads: images/s of the engine alone, one process
     "$bneck" benchmark --weights "$out/weights.h5" "${prec[@]}" --batch "$batch" --threads "$1" --seconds "${ENGINE_SECONDS:-120}" -q |
         sed -n 's/^images\/s: //p'
 }
+if [ -z "${TIMELINE_CHECK:-}" ]; then
 e_1x2=$( [ "${ONLY_2X1:-0}" = 1 ] && echo 0 || engine 2 )
 # Two single-thread engines side by side, as two ranks would run.
 engine 1 > "$out/e1a" & engine 1 > "$out/e1b"; wait
 e_2x1=$(awk '{s += $1} END {print s}' "$out/e1a" "$out/e1b")
+fi
 
 run() {  # ranks threads
     rm -f "$out/features.h5"
@@ -51,6 +55,23 @@ run() {  # ranks threads
     t1=$(date +%s.%N)
     awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }'
 }
+if [ -n "${TIMELINE_CHECK:-}" ]; then
+    # The timeline costs one comparison per batch and a sample every few
+    # seconds; on and off alternate so that drifting clocks hit both alike.
+    best_on=1e9 best_off=1e9 sum_on=0 sum_off=0
+    for r in $(seq "$TIMELINE_CHECK"); do
+        on=$(run 2 1); off=$(BNECK_TIMELINE=0 run 2 1)
+        echo "round $r: timeline on $on s, off $off s"
+        best_on=$(awk -v a="$best_on" -v b="$on" 'BEGIN { print (b < a ? b : a) }')
+        best_off=$(awk -v a="$best_off" -v b="$off" 'BEGIN { print (b < a ? b : a) }')
+        sum_on=$(awk -v a="$sum_on" -v b="$on" 'BEGIN { print a + b }')
+        sum_off=$(awk -v a="$sum_off" -v b="$off" 'BEGIN { print a + b }')
+    done
+    awk -v bo="$best_on" -v bf="$best_off" -v so="$sum_on" -v sf="$sum_off" -v n="$TIMELINE_CHECK" 'BEGIN {
+        printf "timeline on/off: best %.2f / %.2f s (%+.1f%%), mean %.2f / %.2f s (%+.1f%%)\n",
+               bo, bf, 100 * (bo / bf - 1), so / n, sf / n, 100 * (so / sf - 1) }'
+    exit 0
+fi
 w_1x2=$( [ "${ONLY_2X1:-0}" = 1 ] && echo 0 || run 1 2 )
 w_2x1=$(run 2 1)
 report() {  # label wall engine_ips

@@ -686,7 +686,7 @@ static void html_cost_row(FILE *fp, const char *what, const char *file, const bn
     if (!isnan(s->images_per_dollar)) snprintf(ipd, sizeof ipd, "%.0f", s->images_per_dollar);
     fputs("<tr><td>", fp);
     html_esc(fp, what);
-    fputs("</td><td>", fp);
+    fputs("</td><td class=\"l\">", fp);
     html_esc(fp, file);
     if (has)
         fprintf(fp, "</td><td>%.2f</td><td>%d</td><td>%d</td><td>%d</td><td>%.1f</td><td>%.5f</td><td>%lld</td>",
@@ -710,13 +710,14 @@ static int write_html(report_t *R) {
     fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>bneck report", fp);
     for (int i = 0; i < R->nfiles; i++) fputs(i ? ", " : ": ", fp), html_esc(fp, base_name(R->files[i]));
     fputs("</title>\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<style>\n"
-          "body{font-family:'DejaVu Sans',Verdana,sans-serif;margin:2em auto;max-width:1000px;padding:0 1em;color:#222;"
+          "body{font-family:'DejaVu Sans',Verdana,sans-serif;margin:2em auto;max-width:1150px;padding:0 1em;color:#222;"
           "line-height:1.45}\n"
           "h1{font-size:1.7em;margin-bottom:0}h2{font-size:1.3em;border-bottom:1px solid #ccc;padding-bottom:.2em;"
           "margin-top:2em}\n"
-          ".sub{color:#666;margin-top:.2em}\ntable{border-collapse:collapse;margin:.8em 0;font-size:.9em}\n"
-          "td,th{border:1px solid #ddd;padding:.25em .6em;text-align:right}th{background:#f3f5f8}\n"
-          "td:first-child,th:first-child,td.l{text-align:left}\nfigure{margin:1.2em 0}figure img{max-width:100%;"
+          ".sub{color:#666;margin-top:.2em}\ntable{border-collapse:collapse;margin:.8em 0;font-size:.85em}\n"
+          "td,th{border:1px solid #ddd;padding:.25em .5em;text-align:right}th{background:#f3f5f8;white-space:nowrap;"
+          "text-align:left;font-size:.92em}\n"
+          "td:first-child,th:first-child,td.l{text-align:left}\ntable{display:block;overflow-x:auto;max-width:100%}\nfigure{margin:1.2em 0}figure img{max-width:100%;"
           "height:auto;border:1px solid #eee}\nfigcaption{color:#555;font-size:.9em;margin-top:.3em}\n"
           ".note{background:#fff8e1;border-left:4px solid #f2b600;padding:.4em .8em}\n"
           "details{margin:.5em 0}code{background:#f3f3f3;padding:0 .2em}\n</style></head>\n<body>\n",
@@ -757,8 +758,8 @@ static int write_html(report_t *R) {
 
     /* Cost */
     fputs("<h2 id=\"cost\">Runs and cost</h2>\n<table>\n<tr><th>stage</th><th>file</th><th>wall s</th><th>ranks</th>"
-          "<th>nodes</th><th>cores</th><th>core-s</th><th>node-hours</th><th>images</th><th>price / node-hour</th>"
-          "<th>cost</th><th>per 1,000 images</th><th>images per dollar</th></tr>\n",
+          "<th>nodes</th><th>cores</th><th>core-s</th><th>node-h</th><th>images</th><th>price/node-h</th>"
+          "<th>cost</th><th>cost/1k images</th><th>images/$</th></tr>\n",
           fp);
     int unrecorded = 0, unpriced = 0;
     for (int i = 0; i < R->nfeats; i++)

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <mpi.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,6 +182,7 @@ int bn_cmd_retrain(int argc, char **argv) {
     bn_train_cfg_init(&cfg.train);
     bn_extract_cfg *ex = &cfg.extract;
     bn_train_cfg *tr = &cfg.train;
+    double price = NAN; /* --price-per-node-hour: both stages record their cost with it */
     cfg.bottleneck_dir = "/tmp/bottleneck";
     tr->out = "/tmp/output_classifier.h5";
     tr->labels = "/tmp/output_labels.txt";
@@ -206,6 +208,7 @@ int bn_cmd_retrain(int argc, char **argv) {
         BN_OPTS_ENGINE(&ex->eng, "8", "keras"),
         {"decode-threads", 0, BN_OPT_INT, &ex->decode_threads, "N", "cores the engines leave, at least 1", 0, 256, NULL,
          "threads per rank that decode the next unit while the network runs (as bneck extract)"},
+        BN_OPT_PRICE(&price),
         BN_OPTS_VERBOSITY(&verbose, &quiet),
         {0},
     };
@@ -250,6 +253,7 @@ int bn_cmd_retrain(int argc, char **argv) {
     bn_engine_setup es;
     char err[512];
     if (bn_engine_opts_check(&ex->eng, &es, err, sizeof err)) return bn_cli_usage(&spec, "%s", err);
+    ex->price = tr->price = price;
     char *features = features_in(cfg.bottleneck_dir);
     tr->features = features;
     rc = bn_train_cfg_check(tr, err, sizeof err);
