@@ -32,9 +32,12 @@ void bn_run_print(FILE *fp, const bn_run_summary *s) {
             s->gpus ? " and GPUs" : "", s->core_seconds, s->node_hours);
     if (isnan(s->price_per_node_hour))
         fprintf(fp, "cost: no price given (--price-per-node-hour P records what the run cost)\n");
-    else if (s->images > 0)
+    else if (s->images > 0 && !isnan(s->images_per_dollar))
         fprintf(fp, "cost: %.6f at %g per node-hour: %.6f per 1,000 images, %.0f images per dollar\n", s->cost,
                 s->price_per_node_hour, s->cost_per_1000, s->images_per_dollar);
+    else if (s->images > 0)
+        fprintf(fp, "cost: %.6f at %g per node-hour: %.6f per 1,000 images\n", s->cost, s->price_per_node_hour,
+                s->cost_per_1000);
     else
         fprintf(fp, "cost: %.6f at %g per node-hour (no images)\n", s->cost, s->price_per_node_hour);
 }
@@ -98,6 +101,10 @@ void bn_run_gather(bn_run_summary *s, MPI_Comm comm, const char *stage, double t
     double wall = bn_now() - t_start;
     mpiCheck(MPI_Bcast(&wall, 1, MPI_DOUBLE, 0, comm));
     mpiCheck(MPI_Bcast(&price, 1, MPI_DOUBLE, 0, comm));
+    /* Attributes get the same value on every rank (parallel HDF5): rank 0's. */
+    mpiCheck(MPI_Bcast(s->started, sizeof s->started, MPI_CHAR, 0, comm));
+    mpiCheck(MPI_Bcast(s->stage, sizeof s->stage, MPI_CHAR, 0, comm));
+    mpiCheck(MPI_Bcast(s->precision, sizeof s->precision, MPI_CHAR, 0, comm));
     s->wall_s = wall;
     s->ranks = size;
     s->nodes = nodes;
@@ -124,8 +131,8 @@ int bn_run_summary_put(hid_t obj, const bn_run_summary *s, char *msg) {
     if (!isnan(s->price_per_node_hour) &&
         (bn_h5_attr_put_double(obj, "price_per_node_hour", s->price_per_node_hour, msg) < 0 ||
          bn_h5_attr_put_double(obj, "cost", s->cost, msg) < 0 ||
-         bn_h5_attr_put_double(obj, "cost_per_1000_images", s->cost_per_1000, msg) < 0 ||
-         bn_h5_attr_put_double(obj, "images_per_dollar", s->images_per_dollar, msg) < 0))
+         (!isnan(s->cost_per_1000) && bn_h5_attr_put_double(obj, "cost_per_1000_images", s->cost_per_1000, msg) < 0) ||
+         (!isnan(s->images_per_dollar) && bn_h5_attr_put_double(obj, "images_per_dollar", s->images_per_dollar, msg) < 0)))
         return -1;
     return 0;
 }

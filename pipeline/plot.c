@@ -38,14 +38,39 @@ static void put_err(char *err, size_t errlen, const char *fmt, ...) {
     va_end(ap);
 }
 
+/* Copy s into out (len bytes) as valid UTF-8: a byte that does not start a
+ * well-formed sequence becomes '?' (Cairo refuses invalid text, and file names
+ * and class names need not be UTF-8). Returns out. */
+static char *utf8_clean(const char *s, char *out, size_t len) {
+    size_t o = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p && o + 5 < len) {
+        int n = *p < 0x80 ? 1 : (*p >> 5) == 6 ? 2 : (*p >> 4) == 14 ? 3 : (*p >> 3) == 30 ? 4 : 0;
+        int ok = n > 0;
+        for (int k = 1; ok && k < n; k++) ok = (p[k] & 0xC0) == 0x80;
+        if (ok && n == 2 && *p < 0xC2) ok = 0; /* overlong */
+        if (!ok) {
+            out[o++] = '?';
+            p++;
+            continue;
+        }
+        for (int k = 0; k < n; k++) out[o++] = (char)p[k];
+        p += n;
+    }
+    out[o] = 0;
+    return out;
+}
+
 static void desc_add(bn_fig *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void desc_add(bn_fig *f, const char *fmt, ...) {
     size_t used = strlen(f->desc);
     if (used + 1 >= sizeof f->desc) return;
+    char raw[DESC_LEN], clean[DESC_LEN];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(f->desc + used, sizeof f->desc - used, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    snprintf(f->desc + used, sizeof f->desc - used, "%s", utf8_clean(raw, clean, sizeof clean));
 }
 
 bn_fig *bn_fig_new(double w, double h, const char *title) {
@@ -54,7 +79,8 @@ bn_fig *bn_fig_new(double w, double h, const char *title) {
     cairo_rectangle_t ext = {0, 0, w, h};
     f->rec = cairo_recording_surface_create(CAIRO_CONTENT_COLOR_ALPHA, &ext);
     f->cr = cairo_create(f->rec);
-    f->title = strdup(title ? title : "");
+    char clean[1024];
+    f->title = strdup(utf8_clean(title ? title : "", clean, sizeof clean));
     f->w = w;
     f->h = h;
     if (cairo_status(f->cr) != CAIRO_STATUS_SUCCESS || !f->title) {
@@ -211,7 +237,9 @@ static void color(cairo_t *cr, int i) {
 /* Text at (x, y): ax = 0 left, 0.5 centre, 1 right of x; ay likewise
  * (0 top, 0.5 middle, 1 baseline-ish bottom); angle in radians. */
 static void text(cairo_t *cr, double x, double y, double size, double ax, double ay, int bold, double angle,
-                 const char *s) {
+                 const char *raw) {
+    char buf[1024];
+    const char *s = utf8_clean(raw, buf, sizeof buf);
     cairo_save(cr);
     cairo_select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL, bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
     cairo_set_font_size(cr, size);
@@ -224,7 +252,9 @@ static void text(cairo_t *cr, double x, double y, double size, double ax, double
     cairo_restore(cr);
 }
 
-static double text_w(cairo_t *cr, double size, const char *s) {
+static double text_w(cairo_t *cr, double size, const char *raw) {
+    char buf[1024];
+    const char *s = utf8_clean(raw, buf, sizeof buf);
     cairo_save(cr);
     cairo_select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
     cairo_set_font_size(cr, size);

@@ -776,6 +776,8 @@ int bn_cmd_classify(int argc, char **argv) {
         if (npos < 1) return bn_cli_usage(&spec, "give at least one IMAGE, or a corpus with --images DIR or --manifest FILE");
         if (o.out || o.features)
             return bn_cli_usage(&spec, "--out and --features go with a corpus (--images DIR or --manifest FILE)");
+        if (!isnan(o.price))
+            return bn_cli_usage(&spec, "--price-per-node-hour goes with a corpus, whose features file records the cost");
     }
     bn_cli_apply_verbosity(verbose, quiet);
     o.quiet = quiet;

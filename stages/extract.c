@@ -663,12 +663,14 @@ static int finish(run_t *R, double t_start, bn_extract_result *res) {
     bn_rank_timing *all = R->rank == 0 ? mallocCheck(sizeof *all * (size_t)R->size) : NULL;
     R->me.rank = R->rank;
     R->me.device = R->dev.gpu;
-    R->me.cores = R->es.threads;
+    /* The cores the rank holds: its share of the node, or its engine threads where they are more. */
+    int held = bn_default_threads() > R->es.threads ? bn_default_threads() : R->es.threads;
+    R->me.cores = held;
     bn_host_name(R->me.host);
-    bn_device_name(R->me.device_name, R->dev.gpu, R->es.threads);
+    bn_device_name(R->me.device_name, R->dev.gpu, held);
     mpiCheck(MPI_Gather(&R->me, (int)sizeof R->me, MPI_BYTE, all, (int)sizeof R->me, MPI_BYTE, 0, R->comm));
     bn_run_summary run;
-    bn_run_gather(&run, R->comm, "extract", t_start, R->started, R->me.wall_s, R->es.threads, R->dev.gpu,
+    bn_run_gather(&run, R->comm, "extract", t_start, R->started, R->me.wall_s, held, R->dev.gpu,
                   totals[0] + totals[1], bn_precision_name(R->es.precision), cfg->price);
     int rc = BN_EXIT_OK;
     if (bn_store_close(R->st, &R->me, &run, &R->tl, complete, R->err, sizeof R->err)) {

@@ -16,9 +16,11 @@
 #include "pipeline/cli.h"
 #include "pipeline/commands.h"
 #include "pipeline/log.h"
+#include "pipeline/sysinfo.h"
 #include "pipeline/mpi.h"
 
 #include <mpi.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,6 +232,8 @@ int bn_join_run(const char *out, const char *const *paths, int n, MPI_Comm comm,
     bn_store *st = NULL;
     int rc = BN_EXIT_FAIL;
     double t0 = bn_now();
+    char started[32];
+    bn_utc_now(started);
     for (int k = 0; k < n; k++)
         if (!strcmp(paths[k], out)) {
             if (rank == 0) bn_error("write the joined file next to the shards", "--out %s is also a shard file", out);
@@ -295,7 +299,12 @@ int bn_join_run(const char *out, const char *const *paths, int n, MPI_Comm comm,
         if (pending < 0) pending = 0;
     }
     int complete = pending == 0;
-    rc = bn_store_close(st, &me, NULL, NULL, complete, err, sizeof err) ? BN_EXIT_FAIL : BN_EXIT_OK;
+    me.cores = bn_default_threads();
+    bn_host_name(me.host);
+    snprintf(me.device_name, sizeof me.device_name, "none (join copies rows)");
+    bn_run_summary run;
+    bn_run_gather(&run, comm, "join", t0, started, me.wall_s, me.cores, -1, tot[0] + tot[1], S.f[0].precision, NAN);
+    rc = bn_store_close(st, &me, &run, NULL, complete, err, sizeof err) ? BN_EXIT_FAIL : BN_EXIT_OK;
     st = NULL;
     if (rank == 0) {
         if (rc) bn_error(NULL, "%s", err);

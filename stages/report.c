@@ -267,6 +267,8 @@ static void print_summary(const bn_run_summary *s, int has) {
                s->wall_s, s->ranks, s->ranks == 1 ? "" : "s", s->images);
     if (isnan(s->price_per_node_hour))
         printf("  cost: no price (give --price-per-node-hour P to the run, or to bneck report)\n");
+    else if (isnan(s->images_per_dollar))
+        printf("  cost: %s at %s per node-hour; %s per 1,000 images\n", c, pr, c1k);
     else
         printf("  cost: %s at %s per node-hour; %s per 1,000 images; %.0f images per dollar\n", c, pr, c1k,
                s->images_per_dollar);
@@ -316,7 +318,7 @@ static void print_features(const report_t *R, const feat_rep *F) {
     }
 }
 
-static void print_classifier(const cls_rep *C) {
+static void print_classifier(const report_t *R, const cls_rep *C) {
     const bn_classifier *c = &C->c;
     printf("== %s: classifier, %d classes, trained on %s (%lld training rows, precision %s)\n", C->path, c->nclasses,
            c->features_path ? c->features_path : "?", c->train_n, c->precision[0] ? c->precision : "fp32");
@@ -331,7 +333,9 @@ static void print_classifier(const cls_rep *C) {
         printf("  training run: not recorded (a classifier from before bneck recorded runs)\n");
         return;
     }
-    print_summary(&c->run, 1);
+    bn_run_summary s = c->run;
+    if (isnan(s.price_per_node_hour) && !isnan(R->price)) s.price_per_node_hour = R->price, bn_run_cost(&s);
+    print_summary(&s, 1);
     printf("  rank    load s    step s  allreduce s    eval s    wall s\n");
     for (int k = 0; k < c->nranks; k++) {
         const double *t = c->rank_times + (size_t)k * BN_TRAIN_TIMES;
@@ -839,8 +843,23 @@ static int write_html(report_t *R) {
     for (int i = 0; i < R->ncls; i++)
         if (html_figures(R, fp, 2, i)) goto fail;
     if (R->ncls) fputs("<h2 id=\"confusion\">Confusion matrix</h2>\n", fp);
-    for (int i = 0; i < R->ncls; i++)
+    for (int i = 0; i < R->ncls; i++) {
         if (html_figures(R, fp, 3, i)) goto fail;
+        const bn_classifier *c = &R->cls[i].c;
+        fprintf(fp, "<details><summary>the counts (rows: true class, columns: predicted, %d classes)</summary>\n"
+                    "<table>\n<tr><th></th>",
+                c->nclasses);
+        for (int k = 0; k < c->nclasses; k++) fprintf(fp, "<th>%d</th>", k);
+        fputs("</tr>\n", fp);
+        for (int t = 0; t < c->nclasses; t++) {
+            fprintf(fp, "<tr><td>%d ", t);
+            html_esc(fp, c->labels[t]);
+            fputs("</td>", fp);
+            for (int k = 0; k < c->nclasses; k++) fprintf(fp, "<td>%lld</td>", c->confusion[(size_t)t * c->nclasses + k]);
+            fputs("</tr>\n", fp);
+        }
+        fputs("</table></details>\n", fp);
+    }
 
     /* Failures */
     long long nf = 0;
@@ -934,12 +953,14 @@ int bn_cmd_report(int argc, char **argv) {
             rc = BN_EXIT_FAIL;
         } else {
             for (int i = 0; i < R->nfeats; i++) print_features(R, &R->feats[i]), printf("\n");
-            for (int i = 0; i < R->ncls; i++) print_classifier(&R->cls[i]), printf("\n");
+            for (int i = 0; i < R->ncls; i++) print_classifier(R, &R->cls[i]), printf("\n");
             print_totals(R);
             if ((R->html || R->svg_dir || R->png_dir) &&
                 (draw_all(R) || (R->svg_dir && write_figures(R, R->svg_dir, 0)) ||
                  (R->png_dir && write_figures(R, R->png_dir, 1)) || (R->html && write_html(R)))) {
-                bn_error("check that the folder exists and is writable", "%s", R->err);
+                bn_error(strstr(R->err, "figure") ? "this is a bug of bneck report: please report it with the file"
+                                                   : "check that the folder exists and is writable",
+                         "%s", R->err);
                 rc = BN_EXIT_FAIL;
             }
         }

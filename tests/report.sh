@@ -131,10 +131,10 @@ chrome=$(command -v chromium || command -v chromium-browser || true)
 if [ -n "$chrome" ]; then
     # Chromium writes dbus and GPU complaints on stderr whatever the page; what
     # counts is that it writes a screenshot of the page with the figures drawn.
-    timeout 120 "$chrome" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1100,2600 \
+    timeout 120 "$chrome" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1100,5200 \
         --screenshot="$tmp/shot.png" "file://$tmp/r.html" > "$tmp/chrome.log" 2>&1 ||
         { cat "$tmp/chrome.log"; fail "chromium could not load the page"; }
-    grep -i 'CONSOLE' "$tmp/chrome.log" && fail "the page logged a console message"
+    grep -iE 'CONSOLE|Failed to load|net::ERR' "$tmp/chrome.log" && fail "the page logged an error"
     "$PY" - "$tmp/shot.png" <<'PY' || fail "the screenshot is blank or unreadable"
 import sys, zlib, struct
 d = open(sys.argv[1], 'rb').read()
@@ -167,9 +167,19 @@ for y in range(0, h, 3):
     for x in range(0, w, 3):
         px = r[x * bpp:x * bpp + 3]; colours.add(px); total += 1
         if sum(px) < 600: dark += 1
-# The figures bring the palette's colours; text and bars cover part of the page.
+# The figures bring the palette's colours, as solid bars and fills: text and
+# tables alone have none of them.
 assert len(colours) > 40, 'only %d colours' % len(colours)
 assert dark > total * 0.01, 'only %d of %d pixels are not white' % (dark, total)
+palette = {'forward (green)': (0x59, 0xa1, 0x4f), 'decode (orange)': (0xf2, 0x8e, 0x2b), 'bar blue': (0x4e, 0x79, 0xa7)}
+for name, rgb in palette.items():
+    hits = 0
+    for y in range(0, h, 2):
+        r = rows[y]
+        for x in range(0, w, 2):
+            px = r[x * bpp:x * bpp + 3]
+            if all(abs(px[i] - rgb[i]) <= 3 for i in range(3)): hits += 1
+    assert hits > 50, 'the %s of the figures is not on the screenshot (%d pixels)' % (name, hits)
 print('screenshot %dx%d: %d colours, %.1f%% not white' % (w, h, len(colours), 100 * dark / total))
 PY
 else
