@@ -49,15 +49,17 @@ show_logs() {
     return 0
 }
 # mk_split_corpus NAME CLASSES PER_CLASS: a synthetic corpus whose split
-# (SHA-1 of each path, so it depends on the random $tmp) has training,
-# validation and test images: the first $tmp/NAME-K that has. Prints its path.
+# (SHA-1 of each path, so it depends on the random $tmp) has validation and
+# test images, and training images in every class (class-balanced training
+# draws from each): the first $tmp/NAME-K that has. Prints its path.
 mk_split_corpus() {
     local k dir
     for k in $(seq 1 30); do
         dir=$tmp/$1-$k
         "$BNECK" mkcorpus "$dir" --classes "$2" --per-class "$3" --seed "$k" -q || return 1
         if "$BNECK" corpus --images "$dir" 2>/dev/null |
-            awk '$1 ~ /^[0-9]+$/ { t += $5; v += $6; s += $7 } END { exit !(t > 0 && v > 0 && s > 0) }'; then
+            awk '$1 ~ /^[0-9]+$/ { if ($5 == 0) bare = 1; t += $5; v += $6; s += $7 }
+                 END { exit !(!bare && t > 0 && v > 0 && s > 0) }'; then
             echo "$dir"
             return 0
         fi
