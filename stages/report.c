@@ -288,7 +288,8 @@ static void print_features(const report_t *R, const feat_rep *F) {
                r->finished[0] ? r->finished : "(unknown)", r->complete ? "" : ", left the file incomplete");
         print_summary(&s, has);
         print_placement(r);
-        if (r->ntl == 0) printf("  throughput timeline: not recorded (a file from before bneck recorded it)\n");
+        if (r->ntl == 0 && r->has_run) printf("  throughput timeline: none (a %s run samples none)\n", s.stage);
+        else if (r->ntl == 0) printf("  throughput timeline: not recorded (a file from before bneck recorded it)\n");
         else printf("  throughput timeline: %lld samples\n", r->ntl);
         bn_print_extract_timing(stdout, r->rows, r->ranks, s.wall_s);
     }
@@ -826,7 +827,10 @@ static int write_html(report_t *R) {
         }
         fputs("</table></details>\n", fp);
         fputs("<h2 id=\"throughput\">Throughput over time</h2>\n", fp);
-        if (r->ntl == 0)
+        if (r->ntl == 0 && r->has_run)
+            fprintf(fp, "<p class=\"note\">This run has no throughput timeline (a %s run samples none).</p>\n",
+                    r->run.stage);
+        else if (r->ntl == 0)
             fputs("<p class=\"note\">This run recorded no throughput timeline (a file from before bneck recorded "
                   "it).</p>\n",
                   fp);

@@ -19,6 +19,7 @@
 #    says what is missing;
 #  - readable at scale: a timing table of 64 ranks with timelines and a
 #    classifier of 100 classes draw, with valid SVG;
+#  - a joined file reports its join run, and with its shards their extracts;
 #  - refusals: a file that is not HDF5, an HDF5 file of another tool, a
 #    missing file: exit 1, the file named.
 set -eu
@@ -252,6 +253,19 @@ check_svg "$tmp/bigsvg/ranks.svg" 'Time per rank' 'X axis: MPI rank'
 check_svg "$tmp/bigsvg/throughput.svg" 'Throughput' 'rank 63' 'all ranks'
 check_svg "$tmp/bigsvg/confusion.svg" 'Confusion matrix' 'and 68 more'
 if [ -n "${BNECK_REPORT_KEEP:-}" ]; then mkdir -p "$BNECK_REPORT_KEEP" && cp -r "$tmp"/svg "$tmp"/png "$tmp"/bigsvg "$tmp"/bigpng "$tmp"/r.html "$BNECK_REPORT_KEEP"/ && cp "$tmp/shot.png" "$BNECK_REPORT_KEEP"/ 2>/dev/null || true; fi
+
+# A joined file: its one run is the join, which extracts nothing.
+for k in 0 1; do
+    $T "$BNECK" extract --images "$tmp/c" --weights "$tmp/w.h5" --out "$tmp/s$k.h5" --shard $k/2 --threads 1 \
+        --batch 8 --progress none -q > /dev/null 2>&1 || fail "extract shard $k"
+done
+$T "$BNECK" join --out "$tmp/j.h5" "$tmp/s0.h5" "$tmp/s1.h5" -q > /dev/null 2>&1 || fail "join"
+$T "$BNECK" report "$tmp/j.h5" "$tmp/s0.h5" "$tmp/s1.h5" > "$tmp/j.txt" 2>&1 || fail "report of a join: $(cat "$tmp/j.txt")"
+for s in '-- run 0: join' 'throughput timeline: none (a join run samples none)' 'hosts and devices:'; do
+    grep -qF -- "$s" "$tmp/j.txt" || fail "joined file: '$s' not said: $(cat "$tmp/j.txt")"
+done
+[ "$(grep -c '^  extract ' "$tmp/j.txt")" = 2 ] && [ "$(grep -c '^  join ' "$tmp/j.txt")" = 1 ] ||
+    fail "stage times of a join and its shards: $(sed -n '/== stage times/,$p' "$tmp/j.txt")"
 
 # Refusals.
 echo 'plain text' > "$tmp/x.h5"
