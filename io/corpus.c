@@ -675,7 +675,7 @@ done:
 
 void bn_corpus_free(bn_corpus *c) {
     if (!c) return;
-    for (size_t i = 0; i < c->n; i++) {
+    for (size_t i = 0; c->items && i < c->n; i++) {
         free(c->items[i].path);
         free(c->items[i].key);
     }

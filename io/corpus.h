@@ -40,6 +40,8 @@ typedef struct {
     bn_reject *rejected; /* (owned) */
     size_t nwarnings;  /* warnings (e.g. a class with fewer than 20 images) */
     char **warnings;   /* (owned) */
+    int headless;      /* 1: this rank holds the classes and n but no items, rejected or warnings
+                          (a rank other than 0 after bn_corpus_load_shared) */
 } bn_corpus;
 
 /* Split settings: percentages of the hash range, as retrain.py's flags. */
@@ -61,17 +63,19 @@ int bn_corpus_read_manifest(const char *file, const bn_split_opts *so, bn_corpus
 
 void bn_corpus_free(bn_corpus *c);
 
-/* Collective over comm (io/corpus_share.c): one view of the corpus for all
- * ranks. Rank 0 alone scans the folder (images) or reads the manifest, then
- * broadcasts the result, so a parallel file system is scanned once and every
- * rank holds exactly the same listing. Returns 0, or -1 with rank 0's reason
- * in err on every rank. */
+/* Collective over comm (io/corpus_share.c). Rank 0 alone scans the folder
+ * (images) or reads the manifest, so a parallel file system is scanned once,
+ * and keeps the whole listing. It broadcasts only the classes (labels,
+ * sources) and the image count: the other ranks get a headless corpus (no
+ * items), so their memory does not grow with the corpus; they learn the
+ * paths of the images they take from rank 0 as they take them. Returns 0,
+ * or -1 with rank 0's reason in err on every rank. */
 int bn_corpus_load_shared(const char *images, const char *manifest, const bn_split_opts *so, MPI_Comm comm,
                           bn_corpus *c, char *err, size_t errlen);
 
 /* Keep only shard k of n of c: the images [floor(N*k/n), floor(N*(k+1)/n))
  * in corpus order (classes and split unchanged). *first gets the corpus
- * index of the shard's first image. */
+ * index of the shard's first image. A headless corpus only has its count cut. */
 void bn_corpus_keep_shard(bn_corpus *c, int k, int n, size_t *first);
 
 /* retrain.py's label rule: lower case, each run of characters outside

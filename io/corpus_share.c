@@ -1,5 +1,5 @@
-/* corpus_share.c: one scan of the corpus on rank 0, broadcast to every rank,
- * and shards of a corpus (io/corpus.h). */
+/* corpus_share.c: one scan of the corpus on rank 0, whose classes and count
+ * are broadcast to every rank, and shards of a corpus (io/corpus.h). */
 #include "io/corpus.h"
 
 #include "pipeline/log.h"
@@ -60,34 +60,22 @@ static char *get_str(rd_t *r) {
     return strdupCheck(s);
 }
 
-/* The whole corpus as bytes: counts, then strings and numbers in field order. */
-static void pack(const bn_corpus *c, buf_t *b) {
+/* What every rank needs of the corpus: the classes and the image count. */
+static void pack_head(const bn_corpus *c, buf_t *b) {
     put_u64(b, (uint64_t)c->nlabels);
     for (int k = 0; k < c->nlabels; k++) {
         put_str(b, c->labels[k]);
         put_str(b, c->sources ? c->sources[k] : "");
     }
     put_u64(b, c->n);
-    for (size_t i = 0; i < c->n; i++) {
-        put_str(b, c->items[i].path);
-        put_str(b, c->items[i].key);
-        put_u64(b, (uint64_t)c->items[i].label);
-        put_u64(b, (uint64_t)c->items[i].split);
-    }
-    put_u64(b, c->nrejected);
-    for (size_t i = 0; i < c->nrejected; i++) {
-        put_str(b, c->rejected[i].path);
-        put_str(b, c->rejected[i].reason);
-    }
-    put_u64(b, c->nwarnings);
-    for (size_t i = 0; i < c->nwarnings; i++) put_str(b, c->warnings[i]);
 }
 
 /* Counts read from the buffer are bounded by its length before anything is
- * allocated from them. */
-static int unpack(const char *p, size_t len, bn_corpus *c) {
+ * allocated from them. The result is headless: no items. */
+static int unpack_head(const char *p, size_t len, bn_corpus *c) {
     rd_t r = {p, len, 0, 0};
     memset(c, 0, sizeof *c);
+    c->headless = 1;
     uint64_t nl = get_u64(&r);
     if (nl > len) return -1;
     c->nlabels = (int)nl;
@@ -97,34 +85,12 @@ static int unpack(const char *p, size_t len, bn_corpus *c) {
         c->labels[k] = get_str(&r);
         c->sources[k] = get_str(&r);
     }
-    uint64_t n = get_u64(&r);
-    if (r.bad || n > len) goto bad;
-    c->items = callocCheck(n + 1, sizeof *c->items);
-    c->n = n;
-    for (uint64_t i = 0; i < n; i++) {
-        c->items[i].path = get_str(&r);
-        c->items[i].key = get_str(&r);
-        c->items[i].label = (int)get_u64(&r);
-        c->items[i].split = (int)get_u64(&r);
+    c->n = (size_t)get_u64(&r);
+    if (r.bad || r.at != len) {
+        bn_corpus_free(c);
+        return -1;
     }
-    uint64_t nr = get_u64(&r);
-    if (r.bad || nr > len) goto bad;
-    c->rejected = callocCheck(nr + 1, sizeof *c->rejected);
-    c->nrejected = nr;
-    for (uint64_t i = 0; i < nr; i++) {
-        c->rejected[i].path = get_str(&r);
-        c->rejected[i].reason = get_str(&r);
-    }
-    uint64_t nw = get_u64(&r);
-    if (r.bad || nw > len) goto bad;
-    c->warnings = callocCheck(nw + 1, sizeof *c->warnings);
-    c->nwarnings = nw;
-    for (uint64_t i = 0; i < nw; i++) c->warnings[i] = get_str(&r);
-    if (r.bad || r.at != len) goto bad;
     return 0;
-bad:
-    bn_corpus_free(c);
-    return -1;
 }
 
 /* MPI_Bcast of any length, in pieces that fit an int count. */
@@ -147,7 +113,7 @@ int bn_corpus_load_shared(const char *images, const char *manifest, const bn_spl
     if (rank == 0) {
         int rc = images ? bn_corpus_scan_dir(images, so, c, err, errlen) : bn_corpus_read_manifest(manifest, so, c, err, errlen);
         if (rc == 0) {
-            pack(c, &b);
+            pack_head(c, &b);
             head[1] = b.len;
         } else {
             head[0] = 1;
@@ -162,8 +128,8 @@ int bn_corpus_load_shared(const char *images, const char *manifest, const bn_spl
     if (head[0]) {
         if (rank != 0) snprintf(err, errlen, "%s", b.p);
         rc = -1;
-    } else if (rank != 0 && unpack(b.p, head[1], c) < 0) {
-        /* Cannot happen unless memory is corrupted: the bytes came from pack(). */
+    } else if (rank != 0 && unpack_head(b.p, head[1], c) < 0) {
+        /* Cannot happen unless memory is corrupted: the bytes came from pack_head(). */
         bn_fatal_at(__FILE__, __LINE__, NULL, "the corpus broadcast from rank 0 does not unpack (%llu bytes)", head[1]);
     }
     free(b.p);
@@ -173,6 +139,11 @@ int bn_corpus_load_shared(const char *images, const char *manifest, const bn_spl
 void bn_corpus_keep_shard(bn_corpus *c, int k, int n, size_t *first) {
     size_t lo = (size_t)((unsigned long long)c->n * (unsigned long long)k / (unsigned long long)n);
     size_t hi = (size_t)((unsigned long long)c->n * (unsigned long long)(k + 1) / (unsigned long long)n);
+    if (first) *first = lo;
+    if (c->headless) { /* only the count to cut */
+        c->n = hi - lo;
+        return;
+    }
     for (size_t i = 0; i < c->n; i++)
         if (i < lo || i >= hi) {
             free(c->items[i].path);

@@ -52,7 +52,7 @@ struct bn_store {
     hid_t t_reason;    /* fixed-length string type of error_reason, or -1 */
     hid_t dxpl;        /* independent MPI-IO transfer property list, or -1 */
     int runs;          /* root attribute "runs" as read at open */
-    unsigned char *st; /* (n,) BN_ROW_* of every image (owned) */
+    unsigned char *st; /* (n,) BN_ROW_* of every image (owned); NULL on a rank with a headless corpus */
 };
 
 /* SHA-256 of the corpus as hex (65 bytes): for each item in order,
@@ -84,7 +84,7 @@ static int check_inputs(const char *path, const bn_corpus *c, const bn_store_ide
         bn_h5_set_msg(msg, "%s: no corpus or identity given", path);
         return -1;
     }
-    if (c->n && !c->items) {
+    if (c->n && !c->items && !c->headless) {
         bn_h5_set_msg(msg, "%s: the corpus has %zu images but no items", path, c->n);
         return -1;
     }
@@ -92,7 +92,7 @@ static int check_inputs(const char *path, const bn_corpus *c, const bn_store_ide
         bn_h5_set_msg(msg, "%s: the corpus has a bad class list", path);
         return -1;
     }
-    for (size_t i = 0; i < c->n; i++) {
+    for (size_t i = 0; c->items && i < c->n; i++) {
         const bn_item *it = &c->items[i];
         if (!it->path || !it->key || it->label < 0 || it->label >= c->nlabels || it->split < 0 || it->split > 2) {
             bn_h5_set_msg(msg, "%s: corpus item %zu is malformed (path, key, label or split)", path, i);
@@ -280,12 +280,19 @@ static int create_layout(bn_store *s, const bn_corpus *c, const bn_store_identit
     size_t maxlen = 1;
     for (int k = 0; k < c->nlabels; k++)
         if (strlen(c->labels[k]) > maxlen) maxlen = strlen(c->labels[k]);
-    off = mallocCheck((n + 1) * sizeof *off);
+    /* Where some rank holds no items (headless), rank 0, which holds them
+     * all, writes every per-image constant. */
+    int headless = c->headless, root_only = 0;
+    mpiCheck(MPI_Allreduce(&headless, &root_only, 1, MPI_INT, MPI_MAX, s->comm));
+    size_t have = c->items ? n : 0; /* items this rank can lay out */
+    off = mallocCheck((have + 1) * sizeof *off);
     off[0] = 0;
-    for (size_t i = 0; i < n; i++) off[i + 1] = off[i] + strlen(c->items[i].path);
+    for (size_t i = 0; i < have; i++) off[i + 1] = off[i] + strlen(c->items[i].path);
+    unsigned long long nbytes = off[have];
+    if (root_only) mpiCheck(MPI_Bcast(&nbytes, 1, MPI_UNSIGNED_LONG_LONG, 0, s->comm));
     static const unsigned char zero8 = 0;
     char zero_reason[BN_REASON_LEN] = {0};
-    hsize_t dn = n, dfeat[2] = {n, FEAT_DIM}, doff = n + 1, dbytes = off[n], dnames = (hsize_t)c->nlabels;
+    hsize_t dn = n, dfeat[2] = {n, FEAT_DIM}, doff = n + 1, dbytes = nbytes, dnames = (hsize_t)c->nlabels;
     if ((s->t_reason = bn_h5_str_type(BN_REASON_LEN, H5T_STR_NULLPAD)) < 0 ||
         (t_names = bn_h5_str_type(maxlen, H5T_STR_NULLPAD)) < 0 || (gcpl = H5Pcreate(H5P_GROUP_CREATE)) < 0 ||
         H5Pset_obj_track_times(gcpl, 0) < 0) {
@@ -325,6 +332,7 @@ static int create_layout(bn_store *s, const bn_corpus *c, const bn_store_identit
      * into allocated space. */
     hsize_t lo = (hsize_t)((unsigned long long)n * (unsigned long long)s->rank / (unsigned long long)s->size);
     hsize_t hi = (hsize_t)((unsigned long long)n * (unsigned long long)(s->rank + 1) / (unsigned long long)s->size);
+    if (root_only) lo = 0, hi = s->rank == 0 ? n : 0;
     lab = mallocCheck((hi - lo + 1) * sizeof *lab);
     spl = mallocCheck(hi - lo + 1);
     for (hsize_t i = lo; i < hi; i++) {
@@ -333,7 +341,7 @@ static int create_layout(bn_store *s, const bn_corpus *c, const bn_store_identit
     }
     bytes = mallocCheck(off[hi] - off[lo] + 1);
     for (hsize_t i = lo; i < hi; i++) memcpy(bytes + (off[i] - off[lo]), c->items[i].path, off[i + 1] - off[i]);
-    int last = s->rank == s->size - 1;
+    int last = root_only ? s->rank == 0 : s->rank == s->size - 1;
     names = callocCheck((size_t)c->nlabels + 1, maxlen);
     for (int k = 0; k < c->nlabels; k++) memcpy(names + (size_t)k * maxlen, c->labels[k], strlen(c->labels[k]));
     if (write_range(s, "label", H5T_NATIVE_INT, lo, hi - lo, lab, msg) < 0 ||
@@ -571,11 +579,21 @@ static int resume_layout(bn_store *s, const bn_corpus *c, const bn_store_identit
         bn_h5_set_h5msg(msg, "%s: cannot open group 'timing': the file is damaged", s->path);
         ok = 0;
     }
-    if (ok && c->n && H5Dread(s->d_status, H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, s->dxpl, s->st) < 0) {
-        bn_h5_set_h5msg(msg, "%s: cannot read dataset 'status'", s->path);
-        ok = 0;
+    /* The statuses, where this rank keeps them (not on a headless rank).
+     * A rank that reads nothing still takes part: an empty selection. */
+    if (ok && c->n) {
+        hid_t fs = H5Dget_space(s->d_status), ms = -1;
+        hsize_t cnt = s->st ? c->n : 0;
+        if (fs < 0 || (!s->st && H5Sselect_none(fs) < 0) || (ms = H5Screate_simple(1, &cnt, NULL)) < 0 ||
+            (!s->st && H5Sselect_none(ms) < 0) ||
+            H5Dread(s->d_status, H5T_NATIVE_UCHAR, ms, fs, s->dxpl, s->st ? (void *)s->st : (void *)&cnt) < 0) {
+            bn_h5_set_h5msg(msg, "%s: cannot read dataset 'status'", s->path);
+            ok = 0;
+        }
+        bn_h5_close(&ms);
+        bn_h5_close(&fs);
     }
-    for (size_t i = 0; ok && i < c->n; i++)
+    for (size_t i = 0; ok && s->st && i < c->n; i++)
         if (s->st[i] > BN_ROW_FAILED) {
             bn_h5_set_msg(msg, "%s: status of image %zu is %d, not 0, 1 or 2: the file is damaged", s->path, i, s->st[i]);
             ok = 0;
@@ -631,11 +649,14 @@ bn_store *bn_store_open(const char *path, MPI_Comm comm, const bn_corpus *c, con
     if (bn_h5_agree(s->comm, ok, msg) < 0) goto fail;
     s->path = strdupCheck(path);
     s->n = c->n;
-    s->st = callocCheck(c->n ? c->n : 1, 1);
+    s->st = c->headless ? NULL : callocCheck(c->n ? c->n : 1, 1);
     if (id->corpus_sha256[0])
         snprintf(sha, sizeof sha, "%s", id->corpus_sha256);
-    else
-        corpus_sha256(c, sha);
+    else {
+        /* Rank 0 holds the whole listing (the others may be headless). */
+        if (s->rank == 0) corpus_sha256(c, sha);
+        mpiCheck(MPI_Bcast(sha, (int)sizeof sha, MPI_CHAR, 0, s->comm));
+    }
     int kind = 0;
     if (s->rank == 0 && (kind = probe_path(path, msg)) < 0) ok = 0;
     if (bn_h5_agree(s->comm, ok, msg) < 0) goto fail;
@@ -935,7 +956,7 @@ int bn_store_write(bn_store *s, const long long *idx, int cnt, const float *feat
         bn_h5_set_h5msg(msg, "%s: cannot write statuses", s->path);
         goto done;
     }
-    for (int j = 0; j < cnt; j++) s->st[all[j]] = sbuf[j];
+    for (int j = 0; s->st && j < cnt; j++) s->st[all[j]] = sbuf[j];
     rc = 0;
 done:
     bn_h5_close(&ms);

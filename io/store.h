@@ -70,7 +70,9 @@ typedef struct bn_store bn_store;
 
 /* Collective over comm. Create path for corpus c, or, when it exists, open
  * it to resume: the identity and the corpus (paths, labels, splits) must
- * match, or the call fails with a reason. settings is a JSON object text
+ * match, or the call fails with a reason. The corpus may be headless on
+ * ranks other than 0 (io/corpus.h): rank 0 then writes the per-image
+ * constants alone and alone keeps the statuses. settings is a JSON object text
  * describing the run, stored as an attribute (replaced on resume).
  * *resumed says which happened. On failure every rank gets NULL and a reason
  * in err (the same decision on all ranks). */
@@ -92,7 +94,7 @@ int bn_store_check_precision(const char *precision, const char *calibration_sha2
 void bn_store_corpus_sha256(const bn_corpus *c, char hex[65]);
 
 /* (n,) status of every image, BN_ROW_*, as read at open and updated by this
- * rank's writes. */
+ * rank's writes; NULL on a rank whose corpus is headless (io/corpus.h). */
 const unsigned char *bn_store_status(const bn_store *s);
 
 /* Independent. Write the results of cnt images, given by corpus index idx[]:

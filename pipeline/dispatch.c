@@ -3,6 +3,7 @@
 #include "pipeline/log.h"
 #include "pipeline/mpi.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,13 @@ enum { ASK_DONE = 0, ASK_FAILED = 1, ASK_STOP = 2, ASK_LEN = 3 };
 struct bn_dispatch {
     MPI_Comm comm;          /* private duplicate of the caller's communicator */
     int rank, size;         /* in comm */
-    long long nunits;       /* units 0..nunits-1 */
+    long long nunits;       /* units 0..nunits-1 (rank 0) */
+    bn_dispatch_describe describe; /* rank 0: writes a unit's description, or NULL */
+    void *ctx;              /* its argument */
+    char *buf;              /* this rank's caller: the last answer, [unit (8 bytes)][description] */
+    size_t cap;             /* allocated bytes of buf */
+    char *sbuf;             /* rank 0's serving thread: the answer it sends */
+    size_t scap;            /* allocated bytes of sbuf */
     /* Rank 0 only: */
     pthread_mutex_t mu;     /* guards the four fields below */
     long long next;         /* next unit to hand out */
@@ -42,6 +49,23 @@ static long long serve(bn_dispatch *d, const long long ask[ASK_LEN]) {
     return unit;
 }
 
+/* Rank 0: the answer for unit into *buf (grown as needed): the unit as 8
+ * bytes, then its description. Returns the answer's length. */
+static size_t answer(bn_dispatch *d, long long unit, char **buf, size_t *cap) {
+    size_t need = sizeof unit;
+    for (;;) {
+        if (*cap < need) {
+            *cap = need < 4096 ? 4096 : need;
+            *buf = reallocCheck(*buf, *cap);
+        }
+        memcpy(*buf, &unit, sizeof unit);
+        if (unit < 0 || !d->describe) return sizeof unit;
+        size_t len = d->describe(d->ctx, unit, *buf + sizeof unit, *cap - sizeof unit);
+        if (len <= *cap - sizeof unit) return sizeof unit + len;
+        need = sizeof unit + len;
+    }
+}
+
 static int all_finished(bn_dispatch *d) {
     pthread_mutex_lock(&d->mu);
     int all = d->finished >= d->size;
@@ -63,7 +87,11 @@ static void *server_main(void *arg) {
             long long ask[ASK_LEN];
             mpiCheck(MPI_Recv(ask, ASK_LEN, MPI_LONG_LONG, st.MPI_SOURCE, TAG_ASK, d->comm, MPI_STATUS_IGNORE));
             long long unit = serve(d, ask);
-            mpiCheck(MPI_Send(&unit, 1, MPI_LONG_LONG, st.MPI_SOURCE, TAG_ANSWER, d->comm));
+            size_t len = answer(d, unit, &d->sbuf, &d->scap);
+            if (len > (size_t)INT_MAX)
+                bn_fatal_at(__FILE__, __LINE__, "lower --batch", "the description of unit %lld is %zu bytes, more than one "
+                            "MPI message holds", unit, len);
+            mpiCheck(MPI_Send(d->sbuf, (int)len, MPI_BYTE, st.MPI_SOURCE, TAG_ANSWER, d->comm));
             nap_ns = 20000;
             continue;
         }
@@ -89,8 +117,11 @@ int bn_dispatch_check(MPI_Comm comm, char *err, size_t errlen) {
     return -1;
 }
 
-bn_dispatch *bn_dispatch_start(MPI_Comm comm, long long nunits, char *err, size_t errlen) {
+bn_dispatch *bn_dispatch_start(MPI_Comm comm, long long nunits, bn_dispatch_describe describe, void *ctx, char *err,
+                               size_t errlen) {
     bn_dispatch *d = callocCheck(1, sizeof *d);
+    d->describe = describe;
+    d->ctx = ctx;
     mpiCheck(MPI_Comm_dup(comm, &d->comm));
     mpiCheck(MPI_Comm_rank(d->comm, &d->rank));
     mpiCheck(MPI_Comm_size(d->comm, &d->size));
@@ -117,12 +148,32 @@ fail: /* no thread runs here: only rank 0 starts one, and its failure is what fa
     return NULL;
 }
 
-long long bn_dispatch_next(bn_dispatch *d, long long done, long long failed, int stop) {
+long long bn_dispatch_next(bn_dispatch *d, long long done, long long failed, int stop, const char **desc,
+                           size_t *desc_len) {
     long long ask[ASK_LEN] = {done, failed, stop ? 1 : 0};
-    if (d->rank == 0) return serve(d, ask);
     long long unit = -1;
-    mpiCheck(MPI_Send(ask, ASK_LEN, MPI_LONG_LONG, 0, TAG_ASK, d->comm));
-    mpiCheck(MPI_Recv(&unit, 1, MPI_LONG_LONG, 0, TAG_ANSWER, d->comm, MPI_STATUS_IGNORE));
+    size_t len = 0;
+    if (d->rank == 0) {
+        unit = serve(d, ask);
+        len = answer(d, unit, &d->buf, &d->cap);
+    } else {
+        mpiCheck(MPI_Send(ask, ASK_LEN, MPI_LONG_LONG, 0, TAG_ASK, d->comm));
+        MPI_Status st;
+        int n = 0;
+        mpiCheck(MPI_Probe(0, TAG_ANSWER, d->comm, &st));
+        mpiCheck(MPI_Get_count(&st, MPI_BYTE, &n));
+        if (n < (int)sizeof unit)
+            bn_fatal_at(__FILE__, __LINE__, NULL, "rank 0 answered a request for work with %d bytes", n);
+        if (d->cap < (size_t)n) {
+            d->cap = (size_t)n;
+            d->buf = reallocCheck(d->buf, d->cap);
+        }
+        mpiCheck(MPI_Recv(d->buf, n, MPI_BYTE, 0, TAG_ANSWER, d->comm, MPI_STATUS_IGNORE));
+        memcpy(&unit, d->buf, sizeof unit);
+        len = (size_t)n;
+    }
+    if (desc) *desc = unit >= 0 && len > sizeof unit ? d->buf + sizeof unit : NULL;
+    if (desc_len) *desc_len = unit >= 0 ? len - sizeof unit : 0;
     return unit;
 }
 
@@ -139,5 +190,7 @@ void bn_dispatch_finish(bn_dispatch *d) {
     mpiCheck(MPI_Barrier(d->comm));
     pthread_mutex_destroy(&d->mu);
     mpiCheck(MPI_Comm_free(&d->comm));
+    free(d->buf);
+    free(d->sbuf);
     free(d);
 }

@@ -7,7 +7,10 @@
  * (the images not yet done, in corpus order), handed out by a thread on
  * rank 0 over two-sided messages (pipeline/dispatch.h), so work sharing
  * holds on any transport. A chunk always forms the same batch whatever the
- * number of ranks, so the features do not depend on it.
+ * number of ranks, so the features do not depend on it. Only rank 0 holds
+ * the corpus listing and the to-do list: a unit's answer carries the corpus
+ * indices and paths of its images, so the memory of the other ranks does
+ * not grow with the corpus.
  *
  * bn_extract_run() is the typed entry point (stages/stages.h); bn_cmd_extract
  * only parses the command line into a bn_extract_cfg.
@@ -47,10 +50,13 @@ static void on_signal(int sig) {
 
 /* One batch on its way through the pipeline. */
 typedef struct {
-    long long start;          /* first to-do entry of the chunk; -1: no more work */
+    long long start;          /* the unit's number; -1: no more work */
     int count;                /* to-do entries in the chunk */
     int ok;                   /* images decoded into input[0..ok) */
     long long *idx;           /* (batch,) corpus index of each entry */
+    size_t *poff;             /* (batch,) offset of each entry's path in paths */
+    char *paths;              /* the entries' paths, NUL-terminated, one after another */
+    size_t paths_cap;         /* allocated bytes of paths */
     int *slot;                /* (batch,) input slot of each entry, -1 if it failed */
     unsigned char *code;      /* (batch,) bn_img_status of each entry */
     char (*reason)[BN_REASON_LEN]; /* (batch,) failure reason */
@@ -78,8 +84,6 @@ typedef struct decoder {
     job_t *todo;              /* job given to the decoder, or NULL */
     job_t *ready;             /* job decoded, or NULL */
     int quit;                 /* main asks the decoder to exit */
-    const bn_corpus *corpus;  /* images */
-    const long long *list;    /* to-do list: corpus indices */
     bn_norm norm;             /* preprocessing */
     int nworkers;             /* decode threads, >= 1: the decoder plus nworkers - 1 helpers */
     dworker *w;               /* [nworkers] */
@@ -95,13 +99,12 @@ typedef struct decoder {
 /* Entry k of j into input slot k (compacted afterwards). */
 static void decode_entry(decoder_t *D, dworker *w, job_t *j, int k) {
     const size_t img_floats = (size_t)BN_INPUT_SIZE * BN_INPUT_SIZE * 3;
-    long long i = D->list[j->start + k];
-    j->idx[k] = i;
+    const char *path = j->paths + j->poff[k];
     bn_img_result res;
     const unsigned char *buf;
     size_t len;
     double t0 = bn_now();
-    bn_img_status s = bn_read_file(w->dec, D->corpus->items[i].path, &buf, &len, &res);
+    bn_img_status s = bn_read_file(w->dec, path, &buf, &len, &res);
     double t1 = bn_now();
     w->read_s += t1 - t0;
     int done = 0;
@@ -114,7 +117,7 @@ static void decode_entry(decoder_t *D, dworker *w, job_t *j, int k) {
             done = 1;
             w->on_gpu++;
         } else if (rc > 0) {
-            if (w->fell_back++ < 3) bn_verbose("%s: %s; decoded on the CPU", D->corpus->items[i].path, why);
+            if (w->fell_back++ < 3) bn_verbose("%s: %s; decoded on the CPU", path, why);
         } else {
             bn_warn("GPU decoding stopped on this decode thread: %s; its images are decoded on the CPU from now on", why);
             w->gpu_dead = 1;
@@ -267,6 +270,7 @@ static job_t *decoder_wait(decoder_t *D) {
 static void job_alloc(job_t *j, int batch, bn_engine *eng) {
     memset(j, 0, sizeof *j);
     j->idx = mallocCheck(sizeof(long long) * (size_t)batch);
+    j->poff = mallocCheck(sizeof(size_t) * (size_t)batch);
     j->slot = mallocCheck(sizeof(int) * (size_t)batch);
     j->code = mallocCheck((size_t)batch);
     j->reason = mallocCheck((size_t)batch * BN_REASON_LEN);
@@ -275,21 +279,72 @@ static void job_alloc(job_t *j, int batch, bn_engine *eng) {
 
 static void job_free(job_t *j, bn_engine *eng) {
     free(j->idx);
+    free(j->poff);
+    free(j->paths);
     free(j->slot);
     free(j->code);
     free(j->reason);
     bn_engine_free_input(eng, j->input);
 }
 
-/* Fill j with unit u of the to-do list (-1: none). */
-static void set_unit(job_t *j, long long u, long long ntodo, int batch) {
-    if (u < 0) {
-        j->start = -1;
-        j->count = 0;
-        return;
+/* A unit's description, as rank 0 sends it with the unit (describe_unit):
+ * the entry count (8 bytes), the corpus index of each entry (8 bytes each),
+ * then each entry's path with its NUL. */
+typedef struct {
+    const long long *list; /* (ntodo) the to-do list: corpus indices */
+    long long ntodo;       /* its length */
+    const bn_corpus *c;    /* the corpus (whole, on rank 0) */
+    int batch;             /* entries per unit */
+} units_t;
+
+/* bn_dispatch_describe for extract (rank 0, any thread: reads only). */
+static size_t describe_unit(void *ctx, long long u, char *buf, size_t cap) {
+    const units_t *U = ctx;
+    long long start = u * U->batch, count = U->ntodo - start < U->batch ? U->ntodo - start : U->batch;
+    if (count < 0) count = 0;
+    size_t need = sizeof(long long) * (size_t)(1 + count);
+    for (long long k = 0; k < count; k++) need += strlen(U->c->items[U->list[start + k]].path) + 1;
+    if (need > cap) return need;
+    memcpy(buf, &count, sizeof count);
+    size_t at = sizeof count;
+    for (long long k = 0; k < count; k++, at += sizeof(long long)) memcpy(buf + at, &U->list[start + k], sizeof(long long));
+    for (long long k = 0; k < count; k++) {
+        const char *p = U->c->items[U->list[start + k]].path;
+        size_t l = strlen(p) + 1;
+        memcpy(buf + at, p, l);
+        at += l;
     }
-    j->start = u * batch;
-    j->count = (int)(ntodo - j->start < batch ? ntodo - j->start : batch);
+    return at;
+}
+
+/* Fill j with unit u (-1: none) from its description desc (len bytes).
+ * Fatal when the description does not parse: it came from rank 0's
+ * describe_unit, so only corrupted memory or messages can cause that. */
+static void set_unit(job_t *j, long long u, const char *desc, size_t len, int batch, long long nimages) {
+    j->start = u;
+    j->count = 0;
+    if (u < 0) return;
+    long long count = -1;
+    if (len >= sizeof count) memcpy(&count, desc, sizeof count);
+    size_t at = sizeof count + sizeof(long long) * (size_t)(count > 0 ? count : 0);
+    if (count < 0 || count > batch || at > len)
+        bn_fatal_at(__FILE__, __LINE__, NULL, "unit %lld arrived damaged from rank 0 (%zu bytes, %lld entries)", u, len, count);
+    if (j->paths_cap < len - at + 1) {
+        j->paths_cap = len - at + 1;
+        j->paths = reallocCheck(j->paths, j->paths_cap);
+    }
+    memcpy(j->paths, desc + at, len - at);
+    j->paths[len - at] = 0;
+    size_t p = 0, plen = len - at;
+    for (long long k = 0; k < count; k++) {
+        memcpy(&j->idx[k], desc + sizeof count + sizeof(long long) * (size_t)k, sizeof(long long));
+        const char *end = p < plen ? memchr(j->paths + p, 0, plen - p) : NULL;
+        if (j->idx[k] < 0 || j->idx[k] >= nimages || !end)
+            bn_fatal_at(__FILE__, __LINE__, NULL, "unit %lld arrived damaged from rank 0 (entry %lld)", u, k);
+        j->poff[k] = p;
+        p = (size_t)(end - j->paths) + 1;
+    }
+    j->count = (int)count;
 }
 
 /* Settings of the run as a JSON object (stored in the file). */
@@ -324,14 +379,15 @@ typedef struct {
     MPI_Comm comm;             /* the ranks */
     int rank, size;            /* in comm */
     bn_engine_setup es;        /* the engine options, resolved */
-    bn_corpus c;               /* the corpus, or this job's shard of it */
+    bn_corpus c;               /* the corpus, or this job's shard of it (headless on ranks other than 0) */
     bn_store_shard shard;      /* where the shard sits (cfg->shard_count > 1) */
     bn_model model;            /* the weights */
     int have_model;            /* model loaded */
     bn_store *st;              /* the features file */
     int resumed;               /* st was resumed */
-    long long *list;           /* (ntodo) corpus index of each image to do */
-    long long ntodo;           /* images to do */
+    long long *list;           /* rank 0: (ntodo) corpus index of each image to do; NULL elsewhere */
+    long long ntodo;           /* images to do (every rank) */
+    units_t units;             /* rank 0: what describes the units */
     long long ndone_before;    /* images done by earlier runs */
     bn_engine *eng;            /* the network */
     bn_device dev;             /* where it runs (start_engine) */
@@ -353,7 +409,8 @@ static int all_agree(MPI_Comm comm, int ok) {
     return all;
 }
 
-/* Step 1: the corpus, scanned once on rank 0 and shared, cut to the shard. */
+/* Step 1: the corpus, scanned once on rank 0, which alone keeps its
+ * listing; every rank learns the classes and the count. Cut to the shard. */
 static int load_corpus(run_t *R) {
     const bn_extract_cfg *cfg = R->cfg;
     bn_split_opts so = {cfg->validation_pct, cfg->testing_pct};
@@ -366,7 +423,8 @@ static int load_corpus(run_t *R) {
         R->shard.index = cfg->shard_index;
         R->shard.count = cfg->shard_count;
         R->shard.corpus_n = (long long)R->c.n;
-        bn_store_corpus_sha256(&R->c, R->shard.corpus_sha256);
+        if (R->rank == 0) bn_store_corpus_sha256(&R->c, R->shard.corpus_sha256);
+        mpiCheck(MPI_Bcast(R->shard.corpus_sha256, (int)sizeof R->shard.corpus_sha256, MPI_CHAR, 0, R->comm));
         bn_corpus_keep_shard(&R->c, cfg->shard_index, cfg->shard_count, &first);
         R->shard.first = (long long)first;
     }
@@ -426,14 +484,22 @@ static int open_store(run_t *R) {
         R->st = NULL;
         return -1;
     }
-    const unsigned char *status = bn_store_status(R->st);
-    R->list = mallocCheck(sizeof(long long) * (R->c.n ? R->c.n : 1));
-    for (size_t i = 0; i < R->c.n; i++) {
-        if (status[i] == BN_ROW_DONE)
-            R->ndone_before++;
-        else
-            R->list[R->ntodo++] = (long long)i;
+    /* The to-do list, on rank 0 (which alone has the statuses); every rank
+     * learns its length. */
+    long long counts[2] = {0, 0};
+    if (R->rank == 0) {
+        const unsigned char *status = bn_store_status(R->st);
+        R->list = mallocCheck(sizeof(long long) * (R->c.n ? R->c.n : 1));
+        for (size_t i = 0; i < R->c.n; i++) {
+            if (status[i] == BN_ROW_DONE)
+                counts[0]++;
+            else
+                R->list[counts[1]++] = (long long)i;
+        }
     }
+    mpiCheck(MPI_Bcast(counts, 2, MPI_LONG_LONG, 0, R->comm));
+    R->ndone_before = counts[0];
+    R->ntodo = counts[1];
     if (R->rank == 0) {
         char what[160] = "";
         if (cfg->shard_count > 1)
@@ -504,7 +570,11 @@ static int start_engine(run_t *R) {
         return -1;
     }
     long long nunits = (R->ntodo + batch - 1) / batch;
-    R->disp = bn_dispatch_start(R->comm, nunits, R->err, sizeof R->err);
+    R->units.list = R->list;
+    R->units.ntodo = R->ntodo;
+    R->units.c = &R->c;
+    R->units.batch = batch;
+    R->disp = bn_dispatch_start(R->comm, nunits, describe_unit, &R->units, R->err, sizeof R->err);
     if (!R->disp) {
         if (R->rank == 0) bn_error("docs/extract.md explains the work sharing", "%s", R->err);
         return -1;
@@ -528,8 +598,6 @@ static void run_units(run_t *R) {
     memset(&D, 0, sizeof D);
     pthread_mutex_init(&D.mu, NULL);
     pthread_cond_init(&D.cv, NULL);
-    D.corpus = &R->c;
-    D.list = R->list;
     D.norm = R->es.norm;
     pool_start(&D, R->decode_threads, &R->es.dopts, R->nvjpeg ? R->dev.gpu : -1);
     if (pthread_create(&D.thread, NULL, decoder_main, &D) != 0)
@@ -553,15 +621,19 @@ static void run_units(run_t *R) {
 
     job_t *cur = &jobs[0], *nxt = &jobs[1];
     double t0 = bn_now();
-    set_unit(cur, bn_dispatch_next(R->disp, 0, 0, g_stop != 0), R->ntodo, batch);
+    const char *desc = NULL;
+    size_t dlen = 0;
+    long long u0 = bn_dispatch_next(R->disp, 0, 0, g_stop != 0, &desc, &dlen);
+    set_unit(cur, u0, desc, dlen, batch, (long long)R->c.n);
     decoder_submit(&D, cur);
     cur = decoder_wait(&D);
     idle_s += bn_now() - t0;
     while (cur->start >= 0) {
         t0 = bn_now();
-        long long u = bn_dispatch_next(R->disp, rep_done, rep_failed, g_stop || R->write_failed || R->engine_failed);
+        long long u = bn_dispatch_next(R->disp, rep_done, rep_failed, g_stop || R->write_failed || R->engine_failed, &desc,
+                                       &dlen);
         rep_done = rep_failed = 0;
-        set_unit(nxt, u, R->ntodo, batch);
+        set_unit(nxt, u, desc, dlen, batch, (long long)R->c.n);
         decoder_submit(&D, nxt);
         idle_s += bn_now() - t0;
         if (!R->write_failed && !R->engine_failed) {
