@@ -33,6 +33,7 @@
 #include "stages/stages.h"
 
 #include <errno.h>
+#include <json-c/json.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -347,18 +348,41 @@ static void set_unit(job_t *j, long long u, const char *desc, size_t len, int ba
     j->count = (int)count;
 }
 
-/* Settings of the run as a JSON object (stored in the file). */
-static void settings_json(char *out, size_t len, const bn_extract_cfg *cfg, const bn_engine_setup *es, int ranks) {
+/* Settings of the run as a JSON object (stored in the file), built with
+ * json-c so that any path (quotes, backslashes, control characters) comes
+ * out escaped. Returns a new string (free it). */
+static char *settings_json(const bn_extract_cfg *cfg, const bn_engine_setup *es, int ranks) {
     const bn_engine_opts *e = &cfg->eng;
-    snprintf(out, len,
-             "{\"%s\": \"%s\", \"weights\": \"%s\", \"backend\": \"%s\", \"precision\": \"%s\", \"calibration\": \"%s\", "
-             "\"batch\": %lld, \"threads\": %d, \"streams\": %d, "
-             "\"ranks\": %d, \"preprocess\": \"%s\", \"dct\": \"%s\", \"validation_percentage\": %g, "
-             "\"testing_percentage\": %g, \"max_pixels\": %lld, \"shard\": \"%d/%d\", \"decoder\": \"%s\"}",
-             cfg->manifest ? "manifest" : "image_dir", cfg->manifest ? cfg->manifest : cfg->images, cfg->weights,
-             es->backend, bn_precision_name(es->precision), es->calibration ? es->calibration : "", e->batch, es->threads, es->streams, ranks, e->preprocess ? e->preprocess : "keras",
-             e->dct ? e->dct : "accurate", cfg->validation_pct, cfg->testing_pct, es->dopts.max_pixels, cfg->shard_index,
-             cfg->shard_count, cfg->decoder ? cfg->decoder : "cpu");
+    json_object *o = json_object_new_object();
+    if (!o) bn_fatal_at(__FILE__, __LINE__, NULL, "out of memory building the settings JSON");
+    char shard[32];
+    snprintf(shard, sizeof shard, "%d/%d", cfg->shard_index, cfg->shard_count);
+    const struct {
+        const char *key, *val;
+    } strs[] = {
+        {cfg->manifest ? "manifest" : "image_dir", cfg->manifest ? cfg->manifest : cfg->images},
+        {"weights", cfg->weights},
+        {"backend", es->backend},
+        {"precision", bn_precision_name(es->precision)},
+        {"calibration", es->calibration ? es->calibration : ""},
+    };
+    for (size_t k = 0; k < sizeof strs / sizeof strs[0]; k++)
+        json_object_object_add(o, strs[k].key, json_object_new_string(strs[k].val ? strs[k].val : ""));
+    json_object_object_add(o, "batch", json_object_new_int64(e->batch));
+    json_object_object_add(o, "threads", json_object_new_int(es->threads));
+    json_object_object_add(o, "streams", json_object_new_int(es->streams));
+    json_object_object_add(o, "ranks", json_object_new_int(ranks));
+    json_object_object_add(o, "preprocess", json_object_new_string(e->preprocess ? e->preprocess : "keras"));
+    json_object_object_add(o, "dct", json_object_new_string(e->dct ? e->dct : "accurate"));
+    json_object_object_add(o, "validation_percentage", json_object_new_double(cfg->validation_pct));
+    json_object_object_add(o, "testing_percentage", json_object_new_double(cfg->testing_pct));
+    json_object_object_add(o, "max_pixels", json_object_new_int64(es->dopts.max_pixels));
+    json_object_object_add(o, "shard", json_object_new_string(shard));
+    json_object_object_add(o, "decoder", json_object_new_string(cfg->decoder ? cfg->decoder : "cpu"));
+    const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
+    char *out = strdupCheck(txt ? txt : "{}");
+    json_object_put(o);
+    return out;
 }
 
 void bn_extract_cfg_init(bn_extract_cfg *cfg) {
@@ -471,9 +495,9 @@ static int open_store(run_t *R) {
     snprintf(id.precision, sizeof id.precision, "%s", bn_precision_name(R->es.precision));
     if (R->es.precision == BN_PREC_INT8)
         snprintf(id.calibration_sha256, sizeof id.calibration_sha256, "%s", R->es.calib->sha256);
-    char settings[4096];
-    settings_json(settings, sizeof settings, cfg, &R->es, R->size);
+    char *settings = settings_json(cfg, &R->es, R->size);
     R->st = bn_store_open(cfg->out, R->comm, &R->c, &id, settings, &R->resumed, R->err, sizeof R->err);
+    free(settings);
     if (!R->st) {
         if (R->rank == 0) bn_error("use another --out, or remove the file to start over", "%s", R->err);
         return -1;
