@@ -119,6 +119,33 @@ static int cmp_item(const void *a, const void *b) {
     return strcmp(x->path, y->path);
 }
 
+/* Order items by class, then by path (what qsort with cmp_item gives, for
+ * paths unique within a class), in O(n) for the usual manifest whose lines
+ * are in path order within each class: a stable bucket pass by class, then
+ * only a class whose paths are out of order is sorted. */
+static void sort_items(bn_corpus *c) {
+    if (c->n < 2 || c->nlabels < 1) return;
+    size_t *start = callocCheck((size_t)c->nlabels + 1, sizeof *start);
+    for (size_t i = 0; i < c->n; i++) start[c->items[i].label + 1]++;
+    for (int k = 0; k < c->nlabels; k++) start[k + 1] += start[k];
+    bn_item *out = mallocCheck(c->n * sizeof *out);
+    size_t *at = mallocCheck(((size_t)c->nlabels + 1) * sizeof *at);
+    memcpy(at, start, ((size_t)c->nlabels + 1) * sizeof *at);
+    for (size_t i = 0; i < c->n; i++) out[at[c->items[i].label]++] = c->items[i];
+    for (int k = 0; k < c->nlabels; k++) {
+        size_t lo = start[k], hi = start[k + 1];
+        for (size_t i = lo + 1; i < hi; i++)
+            if (strcmp(out[i - 1].path, out[i].path) > 0) {
+                qsort(out + lo, hi - lo, sizeof *out, cmp_item);
+                break;
+            }
+    }
+    free(c->items);
+    c->items = out;
+    free(at);
+    free(start);
+}
+
 static int cmp_reject(const void *a, const void *b) {
     const bn_reject *x = a, *y = b;
     return strcmp(x->path, y->path);
@@ -405,6 +432,7 @@ done:
 typedef struct {
     size_t cap;   /* power of two */
     size_t *slot; /* 0 = empty, else index + 1 */
+    uint32_t *tag; /* high bits of each slot's string hash: most probes end without a strcmp */
 } strset;
 
 static uint64_t str_hash(const char *s) {
@@ -420,6 +448,7 @@ static void strset_init(strset *t, size_t n) {
     t->cap = 16;
     while (t->cap < 2 * n + 2) t->cap *= 2;
     t->slot = callocCheck(t->cap, sizeof *t->slot);
+    t->tag = callocCheck(t->cap, sizeof *t->tag);
 }
 
 /* Find s; returns the stored index, or -1 after storing idx as s's entry.
@@ -428,13 +457,16 @@ typedef const char *(*strset_get)(const void *arr, size_t i);
 static long long strset_find_or_add(strset *t, const char *s, size_t idx, strset_get get,
                                     const void *arr) {
     size_t m = t->cap - 1;
-    size_t i = (size_t)str_hash(s) & m;
+    uint64_t h = str_hash(s);
+    uint32_t tag = (uint32_t)(h >> 32);
+    size_t i = (size_t)h & m;
     while (t->slot[i]) {
         size_t j = t->slot[i] - 1;
-        if (strcmp(get(arr, j), s) == 0) return (long long)j;
+        if (t->tag[i] == tag && strcmp(get(arr, j), s) == 0) return (long long)j;
         i = (i + 1) & m;
     }
     t->slot[i] = idx + 1;
+    t->tag[i] = tag;
     return -1;
 }
 
@@ -497,7 +529,7 @@ int bn_corpus_read_manifest(const char *file, const bn_split_opts *so, bn_corpus
     mline *lines = NULL;
     mlabel *labs = NULL;
     size_t nlines = 0, nlabs = 0, labcap = 0;
-    strset paths = {0, NULL}, labset = {0, NULL};
+    strset paths = {0, NULL, NULL}, labset = {0, NULL, NULL};
     int *order = NULL, *rank = NULL;
     char *mdir = NULL;
     char **names = NULL;
@@ -559,6 +591,7 @@ int bn_corpus_read_manifest(const char *file, const bn_split_opts *so, bn_corpus
         }
         if (2 * nlabs + 2 > labset.cap) { /* grow: rehash every label */
             free(labset.slot);
+            free(labset.tag);
             strset_init(&labset, 2 * nlabs + 2);
             for (size_t i = 0; i < nlabs; i++)
                 strset_find_or_add(&labset, labs[i].text, i, get_mlabel, labs);
@@ -644,14 +677,34 @@ int bn_corpus_read_manifest(const char *file, const bn_split_opts *so, bn_corpus
         memcpy(mdir, file, dl);
         mdir[dl] = '\0';
     }
+    /* Every path and key in one block: a path opened as written is its own key. */
+    size_t dl = mdir ? strlen(mdir) : 0, total = 1;
+    for (size_t i = 0; i < nlines; i++) {
+        size_t l = strlen(lines[i].path) + 1;
+        total += (mdir && lines[i].path[0] != '/') ? 2 * l + dl + 1 : l;
+    }
+    c->strings = mallocCheck(total);
+    char *at = c->strings;
     c->items = mallocCheck((nlines ? nlines : 1) * sizeof *c->items);
     icap = nlines ? nlines : 1;
     for (size_t i = 0; i < nlines; i++) {
         const char *kp = lines[i].path;
-        char *open = (mdir && kp[0] != '/') ? path_join(mdir, kp) : strdupCheck(kp);
-        push_item(c, &icap, open, strdupCheck(kp), rank[lines[i].label]);
+        size_t l = strlen(kp) + 1;
+        char *key = at;
+        memcpy(at, kp, l);
+        at += l;
+        char *open = key;
+        if (mdir && kp[0] != '/') { /* "DIR/path", as path_join makes it */
+            open = at;
+            memcpy(at, mdir, dl);
+            at += dl;
+            if (mdir[dl - 1] != '/') *at++ = '/';
+            memcpy(at, kp, l);
+            at += l;
+        }
+        push_item(c, &icap, open, key, rank[lines[i].label]);
     }
-    qsort(c->items, c->n, sizeof *c->items, cmp_item);
+    sort_items(c);
     finish_corpus(c, so, &wcap, (const char *const *)names);
     rc = 0;
 
@@ -663,7 +716,9 @@ done:
     free(order);
     free(rank);
     free(paths.slot);
+    free(paths.tag);
     free(labset.slot);
+    free(labset.tag);
     free(lines);
     free(labs);
     free(buf);
@@ -675,11 +730,12 @@ done:
 
 void bn_corpus_free(bn_corpus *c) {
     if (!c) return;
-    for (size_t i = 0; c->items && i < c->n; i++) {
+    for (size_t i = 0; c->items && !c->strings && i < c->n; i++) {
         free(c->items[i].path);
         free(c->items[i].key);
     }
     free(c->items);
+    free(c->strings);
     if (c->labels)
         for (int k = 0; k < c->nlabels; k++) free(c->labels[k]);
     if (c->sources)

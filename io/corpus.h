@@ -40,6 +40,8 @@ typedef struct {
     bn_reject *rejected; /* (owned) */
     size_t nwarnings;  /* warnings (e.g. a class with fewer than 20 images) */
     char **warnings;   /* (owned) */
+    char *strings;     /* when set: every item's path and key point into this one block (owned),
+                          not allocated one by one (a manifest's listing) */
     int headless;      /* 1: this rank holds the classes and n but no items, rejected or warnings
                           (a rank other than 0 after bn_corpus_load_shared) */
 } bn_corpus;

@@ -144,7 +144,7 @@ void bn_corpus_keep_shard(bn_corpus *c, int k, int n, size_t *first) {
         c->n = hi - lo;
         return;
     }
-    for (size_t i = 0; i < c->n; i++)
+    for (size_t i = 0; !c->strings && i < c->n; i++) /* strings in one block stay with it */
         if (i < lo || i >= hi) {
             free(c->items[i].path);
             free(c->items[i].key);

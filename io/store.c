@@ -291,7 +291,6 @@ static int create_layout(bn_store *s, const bn_corpus *c, const bn_store_identit
     unsigned long long nbytes = off[have];
     if (root_only) mpiCheck(MPI_Bcast(&nbytes, 1, MPI_UNSIGNED_LONG_LONG, 0, s->comm));
     static const unsigned char zero8 = 0;
-    char zero_reason[BN_REASON_LEN] = {0};
     hsize_t dn = n, dfeat[2] = {n, FEAT_DIM}, doff = n + 1, dbytes = nbytes, dnames = (hsize_t)c->nlabels;
     if ((s->t_reason = bn_h5_str_type(BN_REASON_LEN, H5T_STR_NULLPAD)) < 0 ||
         (t_names = bn_h5_str_type(maxlen, H5T_STR_NULLPAD)) < 0 || (gcpl = H5Pcreate(H5P_GROUP_CREATE)) < 0 ||
@@ -302,7 +301,11 @@ static int create_layout(bn_store *s, const bn_corpus *c, const bn_store_identit
     if (ok && ((s->d_features = make_dset(s->file, "features", H5T_IEEE_F32LE, 2, dfeat, NULL, -1, msg)) < 0 ||
                (s->d_status = make_dset(s->file, "status", t_u8, 1, &dn, &zero8, H5T_NATIVE_UCHAR, msg)) < 0 ||
                (s->d_code = make_dset(s->file, "error_code", t_u8, 1, &dn, &zero8, H5T_NATIVE_UCHAR, msg)) < 0 ||
-               (s->d_reason = make_dset(s->file, "error_reason", s->t_reason, 1, &dn, zero_reason, s->t_reason, msg)) < 0))
+               /* No fill: a reason counts only where the status says failed, and
+                * writing zeros into n reasons would be most of the start-up of a
+                * huge corpus (160 bytes per image); a new file's unwritten
+                * space reads as zeros anyway. */
+               (s->d_reason = make_dset(s->file, "error_reason", s->t_reason, 1, &dn, NULL, -1, msg)) < 0))
         ok = 0;
     /* The per-image constants, written below and never again. */
     const struct {

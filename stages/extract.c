@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t g_stop = 0; /* set by SIGTERM / SIGUSR1 */
@@ -421,6 +422,7 @@ typedef struct {
     bn_rank_timing me;         /* this rank's timing row */
     bn_timeline tl;            /* this rank's images done over time (run_units) */
     char started[32];          /* UTC start of the run */
+    double t_start;            /* bn_now() at the start of the run */
     int write_failed;          /* this rank could not write rows */
     int engine_failed;         /* this rank's engine failed (a GPU error): it stops, the run can be resumed */
     char err[1024];            /* the reason of a failure */
@@ -648,6 +650,12 @@ static void run_units(run_t *R) {
     const char *desc = NULL;
     size_t dlen = 0;
     long long u0 = bn_dispatch_next(R->disp, 0, 0, g_stop != 0, &desc, &dlen);
+    if (R->rank == 0) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        bn_verbose("start-up: the first unit was handed out %.3f s after the run started (unix time %.3f)",
+                   bn_now() - R->t_start, (double)now.tv_sec + 1e-9 * (double)now.tv_nsec);
+    }
     set_unit(cur, u0, desc, dlen, batch, (long long)R->c.n);
     decoder_submit(&D, cur);
     cur = decoder_wait(&D);
@@ -831,6 +839,7 @@ int bn_extract_run(const bn_extract_cfg *cfg, MPI_Comm comm, bn_extract_result *
     mpiCheck(MPI_Comm_rank(comm, &R.rank));
     mpiCheck(MPI_Comm_size(comm, &R.size));
     double t_start = bn_now();
+    R.t_start = t_start;
     bn_utc_now(R.started);
     if (bn_engine_opts_check(&cfg->eng, &R.es, R.err, sizeof R.err)) {
         if (R.rank == 0) bn_error("bneck extract --help lists the engine options", "%s", R.err);
@@ -861,7 +870,17 @@ int bn_extract_run(const bn_extract_cfg *cfg, MPI_Comm comm, bn_extract_result *
         if (R.rank == 0) bn_error("docs/extract.md explains the work sharing", "%s", R.err);
         return rc;
     }
-    if (load_corpus(&R) || load_weights(&R) || load_calibration(&R) || open_store(&R) || start_engine(&R)) goto done;
+    /* The start-up steps, timed (-v shows where start-up goes on a huge corpus). */
+    static const struct {
+        const char *name;
+        int (*run)(run_t *);
+    } steps[] = {{"corpus", load_corpus},   {"weights", load_weights}, {"calibration", load_calibration},
+                 {"features file", open_store}, {"engine", start_engine}};
+    for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++) {
+        double ts = bn_now();
+        if (steps[k].run(&R)) goto done;
+        if (R.rank == 0) bn_verbose("start-up: %s %.3f s", steps[k].name, bn_now() - ts);
+    }
     run_units(&R);
     rc = finish(&R, t_start, res);
 done:
