@@ -11,6 +11,7 @@
 
 #include "io/corpus.h"
 #include "io/h5util.h"
+#include "io/half.h"
 #include "io/store.h"
 #include "pipeline/log.h"
 
@@ -27,6 +28,7 @@ struct bn_feats_file {
     int rank;        /* this rank */
     hid_t file;      /* the open file, or -1 */
     hid_t d_feat;    /* "features", or -1 */
+    hid_t t_half;    /* the float16 type for a float16 file (rows are read raw and converted), else -1 */
 };
 
 /* Read all of 1-D dataset name (n elements of memory type mt) into buf. */
@@ -148,6 +150,23 @@ static int read_meta(bn_feats *f, hid_t file, char *msg) {
             return -1;
         }
     }
+    /* The feature dtype: absent in files written before it was recorded, which hold float32. */
+    {
+        char dt[16] = "";
+        htri_t has = H5Aexists(file, "feature_dtype");
+        if (has < 0) {
+            bn_h5_set_h5msg(msg, "%s: cannot look for attribute 'feature_dtype'", path);
+            return -1;
+        }
+        if (has && get_ident(file, path, "feature_dtype", dt, sizeof dt, msg)) return -1;
+        if (!has) snprintf(dt, sizeof dt, "%s", BN_DTYPE_F32);
+        if (strcmp(dt, BN_DTYPE_F32) && strcmp(dt, BN_DTYPE_F16)) {
+            bn_h5_set_msg(msg, "%s: attribute feature_dtype is '%s', neither %s nor %s: the file is damaged or from a "
+                          "newer bneck", path, dt, BN_DTYPE_F32, BN_DTYPE_F16);
+            return -1;
+        }
+        snprintf(f->feature_dtype, sizeof f->feature_dtype, "%s", dt);
+    }
     f->n = n;
     f->nclasses = (int)nc;
     f->complete = (int)complete;
@@ -231,8 +250,17 @@ names_done:
     hsize_t fd[2] = {0, 0};
     int ok = H5Sget_simple_extent_ndims(sp) == 2 && H5Sget_simple_extent_dims(sp, fd, NULL) == 2 &&
              fd[0] == (hsize_t)n && fd[1] > 0 && fd[1] <= 65536;
+    hid_t ty = H5Dget_type(d);
+    size_t want_size = strcmp(f->feature_dtype, BN_DTYPE_F16) ? 4 : 2;
+    int type_ok = ty >= 0 && H5Tget_class(ty) == H5T_FLOAT && H5Tget_size(ty) == want_size;
+    bn_h5_close(&ty);
     bn_h5_close(&sp);
     bn_h5_close(&d);
+    if (ok && !type_ok) {
+        bn_h5_set_msg(msg, "%s: dataset 'features' is not %s as attribute feature_dtype says: the file is damaged",
+                      path, f->feature_dtype);
+        return -1;
+    }
     if (!ok) {
         bn_h5_set_msg(msg, "%s: dataset 'features' should be (%lld, dim): the file is damaged", path, n);
         return -1;
@@ -256,7 +284,7 @@ int bn_feats_open(const char *path, MPI_Comm comm, bn_feats *f, char *err, size_
     memset(f, 0, sizeof *f);
     f->path = strdupCheck(path);
     bn_feats_file *F = callocCheck(1, sizeof *F);
-    F->file = F->d_feat = -1;
+    F->file = F->d_feat = F->t_half = -1;
     f->file = F;
     mpiCheck(MPI_Comm_dup(comm, &F->comm));
     mpiCheck(MPI_Comm_rank(F->comm, &F->rank));
@@ -293,13 +321,14 @@ int bn_feats_open(const char *path, MPI_Comm comm, bn_feats *f, char *err, size_
     /* Share the metadata. */
     long long hdr[4] = {f->n, f->nclasses, f->dim, f->complete};
     mpiCheck(MPI_Bcast(hdr, 4, MPI_LONG_LONG, 0, F->comm));
-    char ident[65 * 3 + 32 + 8];
+    char ident[65 * 3 + 32 + 8 + 8];
     memcpy(ident, f->weights_sha256, 65);
     memcpy(ident + 65, f->corpus_sha256, 65);
     memcpy(ident + 130, f->preprocess, 16);
     memcpy(ident + 146, f->dct, 16);
     memcpy(ident + 162, f->calibration_sha256, 65);
     memcpy(ident + 227, f->precision, 8);
+    memcpy(ident + 235, f->feature_dtype, 8);
     mpiCheck(MPI_Bcast(ident, (int)sizeof ident, MPI_CHAR, 0, F->comm));
     mpiCheck(MPI_Bcast(&f->is_shard, 1, MPI_INT, 0, F->comm));
     mpiCheck(MPI_Bcast(&f->shard, (int)sizeof f->shard, MPI_BYTE, 0, F->comm));
@@ -314,6 +343,7 @@ int bn_feats_open(const char *path, MPI_Comm comm, bn_feats *f, char *err, size_
         memcpy(f->dct, ident + 146, 16);
         memcpy(f->calibration_sha256, ident + 162, 65);
         memcpy(f->precision, ident + 227, 8);
+        memcpy(f->feature_dtype, ident + 235, 8);
         f->status = mallocCheck((size_t)f->n + 1);
         f->split = mallocCheck((size_t)f->n + 1);
         f->label = mallocCheck(sizeof(int) * ((size_t)f->n + 1));
@@ -330,6 +360,9 @@ int bn_feats_open(const char *path, MPI_Comm comm, bn_feats *f, char *err, size_
     }
     if ((F->d_feat = H5Dopen2(F->file, "features", H5P_DEFAULT)) < 0) {
         bn_h5_set_h5msg(msg, "%s: cannot open dataset 'features'", path);
+        ok = 0;
+    } else if (!strcmp(f->feature_dtype, BN_DTYPE_F16) && (F->t_half = bn_h5_f16_type()) < 0) {
+        bn_h5_set_h5msg(msg, "%s: cannot make the float16 type", path);
         ok = 0;
     }
     if (bn_h5_agree(F->comm, ok, msg) < 0) goto fail;
@@ -351,6 +384,7 @@ int bn_feats_read(bn_feats *f, const long long *rows, long long cnt, float *out,
     bn_h5_quiet_on(&q);
     const size_t dim = (size_t)f->dim;
     float *tmp = NULL;
+    uint16_t *half = NULL; /* a float16 file: the rows as read */
     hid_t fs = -1, ms = -1;
     int rc = -1;
     if ((fs = H5Dget_space(F->d_feat)) < 0) {
@@ -371,12 +405,15 @@ int bn_feats_read(bn_feats *f, const long long *rows, long long cnt, float *out,
         int dense = span == b - a;
         float *dst = dense ? out + (size_t)a * dim : (tmp ? tmp : (tmp = mallocCheck(SPAN_ROWS * dim * sizeof(float))));
         hsize_t start[2] = {(hsize_t)first, 0}, count[2] = {(hsize_t)span, dim};
+        if (F->t_half >= 0 && !half) half = mallocCheck(SPAN_ROWS * dim * sizeof *half);
         if (H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
             (ms = H5Screate_simple(2, count, NULL)) < 0 ||
-            H5Dread(F->d_feat, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, dst) < 0) {
+            H5Dread(F->d_feat, F->t_half >= 0 ? F->t_half : H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT,
+                    F->t_half >= 0 ? (void *)half : (void *)dst) < 0) {
             bn_h5_set_h5msg(msg, "%s: cannot read feature rows %lld to %lld", f->path, first, first + span - 1);
             goto done;
         }
+        if (F->t_half >= 0) bn_f16_to_f32_n(half, dst, (size_t)span * dim); /* float16 rows, converted here */
         bn_h5_close(&ms);
         if (!dense)
             for (long long k = a; k < b; k++)
@@ -388,6 +425,7 @@ done:
     bn_h5_close(&ms);
     bn_h5_close(&fs);
     free(tmp);
+    free(half);
     if (rc) bn_h5_put_err(err, errlen, f->path, msg);
     bn_h5_quiet_off(&q);
     return rc;
@@ -589,6 +627,7 @@ void bn_feats_close(bn_feats *f) {
         bn_h5_quiet q;
         bn_h5_quiet_on(&q);
         bn_h5_close(&F->d_feat);
+        bn_h5_close(&F->t_half);
         bn_h5_close(&F->file); /* collective */
         bn_h5_quiet_off(&q);
         mpiCheck(MPI_Comm_free(&F->comm));

@@ -26,6 +26,8 @@ typedef struct {
     char dct[16];               /* identity: "accurate" or "fast" */
     char precision[8];          /* identity: "fp32", "bf16" or "int8"; "fp32" for a file written before the attribute */
     char calibration_sha256[65]; /* identity: int8: SHA-256 of the calibration file; else "" */
+    char feature_dtype[8];      /* how rows are stored: "float32" (also a file written before the attribute) or
+                                   "float16"; bn_feats_read gives float32 either way */
     char corpus_sha256[65];     /* the corpus listing (docs/format.md) */
     int complete;               /* root attribute "complete" */
     int is_shard;               /* 1: a shard of a job array (the shard_* attributes), with shard set */

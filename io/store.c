@@ -17,6 +17,7 @@
 #include "config.h"
 
 #include "io/store.h"
+#include "io/half.h"
 
 #include "io/h5util.h"
 #include "io/image.h"
@@ -50,6 +51,7 @@ struct bn_store {
     hid_t d_reason;    /* "error_reason" (n,) string BN_REASON_LEN, or -1 */
     hid_t g_timing;    /* group "timing", or -1 */
     hid_t t_reason;    /* fixed-length string type of error_reason, or -1 */
+    hid_t t_half;      /* the float16 type, when features are stored as float16; else -1 */
     hid_t dxpl;        /* independent MPI-IO transfer property list, or -1 */
     int runs;          /* root attribute "runs" as read at open */
     unsigned char *st; /* (n,) BN_ROW_* of every image (owned); NULL on a rank with a headless corpus */
@@ -72,6 +74,13 @@ static void corpus_sha256(const bn_corpus *c, char hex[65]) {
     uint8_t d[SHA256_DIGEST_SIZE];
     sha256_digest(&ctx, sizeof d, d);
     for (int i = 0; i < SHA256_DIGEST_SIZE; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
+}
+
+/* The identity's feature dtype ("" is float32), or NULL if it is neither. */
+static const char *id_dtype(const bn_store_identity *id) {
+    if (!id->feature_dtype[0] || !strcmp(id->feature_dtype, BN_DTYPE_F32)) return BN_DTYPE_F32;
+    if (!strcmp(id->feature_dtype, BN_DTYPE_F16)) return BN_DTYPE_F16;
+    return NULL;
 }
 
 /* Check the corpus and identity on this rank. Returns 0 or -1 with msg set. */
@@ -103,8 +112,14 @@ static int check_inputs(const char *path, const bn_corpus *c, const bn_store_ide
         strnlen(id->preprocess, sizeof id->preprocess) == sizeof id->preprocess ||
         strnlen(id->dct, sizeof id->dct) == sizeof id->dct ||
         strnlen(id->precision, sizeof id->precision) == sizeof id->precision ||
-        strnlen(id->calibration_sha256, sizeof id->calibration_sha256) == sizeof id->calibration_sha256) {
+        strnlen(id->calibration_sha256, sizeof id->calibration_sha256) == sizeof id->calibration_sha256 ||
+        strnlen(id->feature_dtype, sizeof id->feature_dtype) == sizeof id->feature_dtype) {
         bn_h5_set_msg(msg, "%s: an identity string is not NUL-terminated", path);
+        return -1;
+    }
+    if (!id_dtype(id)) {
+        bn_h5_set_msg(msg, "%s: feature dtype '%s' is neither %s nor %s", path, id->feature_dtype, BN_DTYPE_F32,
+                      BN_DTYPE_F16);
         return -1;
     }
     char why[256];
@@ -180,6 +195,7 @@ static hid_t make_fapl(MPI_Comm comm, char *msg) {
 static void store_free(bn_store *s) {
     if (!s) return;
     bn_h5_close(&s->d_features);
+    bn_h5_close(&s->t_half);
     bn_h5_close(&s->d_status);
     bn_h5_close(&s->d_code);
     bn_h5_close(&s->d_reason);
@@ -267,6 +283,7 @@ static int create_layout(bn_store *s, const bn_corpus *c, const bn_store_identit
         bn_h5_attr_put_str(s->file, "precision", id_precision(id), msg) < 0 ||
         bn_h5_attr_put_str(s->file, "calibration_sha256", id->calibration_sha256, msg) < 0 ||
         bn_h5_attr_put_str(s->file, "corpus_sha256", sha, msg) < 0 ||
+        bn_h5_attr_put_str(s->file, "feature_dtype", id_dtype(id), msg) < 0 ||
         bn_h5_attr_put_int(s->file, "n_images", H5T_STD_I64LE, (long long)n, 1, msg) < 0 ||
         bn_h5_attr_put_int(s->file, "n_classes", H5T_STD_I32LE, c->nlabels, 1, msg) < 0 ||
         bn_h5_attr_put_str(s->file, "settings", settings, msg) < 0 ||
@@ -298,7 +315,12 @@ static int create_layout(bn_store *s, const bn_corpus *c, const bn_store_identit
         bn_h5_set_h5msg(msg, "%s: cannot set up types", s->path);
         ok = 0;
     }
-    if (ok && ((s->d_features = make_dset(s->file, "features", H5T_IEEE_F32LE, 2, dfeat, NULL, -1, msg)) < 0 ||
+    if (ok && !strcmp(id_dtype(id), BN_DTYPE_F16) && (s->t_half = bn_h5_f16_type()) < 0) {
+        bn_h5_set_h5msg(msg, "%s: cannot make the float16 type", s->path);
+        ok = 0;
+    }
+    if (ok && ((s->d_features = make_dset(s->file, "features", s->t_half >= 0 ? s->t_half : H5T_IEEE_F32LE, 2, dfeat,
+                                          NULL, -1, msg)) < 0 ||
                (s->d_status = make_dset(s->file, "status", t_u8, 1, &dn, &zero8, H5T_NATIVE_UCHAR, msg)) < 0 ||
                (s->d_code = make_dset(s->file, "error_code", t_u8, 1, &dn, &zero8, H5T_NATIVE_UCHAR, msg)) < 0 ||
                /* No fill: a reason counts only where the status says failed, and
@@ -424,6 +446,40 @@ static int check_ident(bn_store *s, const char *name, const char *want, char *ms
     return same ? 0 : -1;
 }
 
+/* Check the file's feature dtype against the run's (a file written before
+ * the attribute existed holds float32), and that the features dataset is of
+ * that type; set s->t_half for a float16 file. Returns 0 or -1 with msg. */
+static int check_dtype(bn_store *s, const bn_store_identity *id, char *msg) {
+    char *got = NULL;
+    int r = bn_h5_attr_get_str(s->file, "feature_dtype", &got, msg);
+    if (r < 0) return -1;
+    const char *file_dt = r > 0 ? BN_DTYPE_F32 : got, *want = id_dtype(id);
+    int rc = -1;
+    if (strcmp(file_dt, BN_DTYPE_F32) && strcmp(file_dt, BN_DTYPE_F16))
+        bn_h5_set_msg(msg, "%s: attribute feature_dtype is '%.40s', neither %s nor %s: the file is damaged or from a newer "
+                      "bneck; use a new --out", s->path, file_dt, BN_DTYPE_F32, BN_DTYPE_F16);
+    else if (strcmp(file_dt, want))
+        bn_h5_set_msg(msg, "%s holds %s features, but this run asks for %s (--feature-dtype); rerun with "
+                      "--feature-dtype %s to resume it, or use a new --out", s->path, file_dt, want, file_dt);
+    else if (!strcmp(want, BN_DTYPE_F16) && (s->t_half = bn_h5_f16_type()) < 0)
+        bn_h5_set_h5msg(msg, "%s: cannot make the float16 type", s->path);
+    else
+        rc = 0;
+    free(got);
+    if (rc == 0) { /* the dataset must hold what the attribute says */
+        hid_t d = H5Dopen2(s->file, "features", H5P_DEFAULT), t = d >= 0 ? H5Dget_type(d) : -1;
+        size_t want_size = s->t_half >= 0 ? 2 : 4;
+        if (t < 0 || H5Tget_class(t) != H5T_FLOAT || H5Tget_size(t) != want_size) {
+            bn_h5_set_msg(msg, "%s: dataset 'features' is not %s as attribute feature_dtype says: the file is damaged; use "
+                          "a new --out", s->path, want);
+            rc = -1;
+        }
+        bn_h5_close(&t);
+        bn_h5_close(&d);
+    }
+    return rc;
+}
+
 /* Check the file's precision and calibration against the run's. A file
  * written before these attributes existed holds fp32 features (and has no
  * calibration). Returns 0 or -1 with msg set. */
@@ -512,7 +568,7 @@ static int resume_layout(bn_store *s, const bn_corpus *c, const bn_store_identit
     /* Identity, then the corpus. */
     if (check_ident(s, "weights_sha256", id->weights_sha256, msg) < 0 ||
         check_ident(s, "preprocess", id->preprocess, msg) < 0 || check_ident(s, "dct", id->dct, msg) < 0 ||
-        check_precision(s, id, msg) < 0)
+        check_precision(s, id, msg) < 0 || check_dtype(s, id, msg) < 0)
         ok = 0;
     if (ok) {
         int a = bn_h5_attr_get_int(s->file, "n_images", &nimg, msg), b = 0, e = 0;
@@ -640,6 +696,7 @@ bn_store *bn_store_open(const char *path, MPI_Comm comm, const bn_corpus *c, con
     bn_store *s = callocCheck(1, sizeof *s);
     s->comm = MPI_COMM_NULL;
     s->file = s->d_features = s->d_status = s->d_code = s->d_reason = s->g_timing = s->t_reason = s->dxpl = -1;
+    s->t_half = -1;
     if (resumed) *resumed = 0;
     if (!settings) settings = "{}";
 
@@ -863,6 +920,7 @@ int bn_store_write(bn_store *s, const long long *idx, int cnt, const float *feat
     row_ref *ord = NULL;
     long long *all = NULL, *done = NULL; /* sorted indices: every row, done rows */
     float *fbuf = NULL;                  /* (ndone, 2048) features in sorted order */
+    uint16_t *hbuf = NULL;               /* (ndone, 2048) the same as float16, for a float16 file */
     unsigned char *sbuf = NULL, *cbuf = NULL; /* (cnt,) statuses, codes in sorted order */
     char *rbuf = NULL;                   /* (cnt, BN_REASON_LEN) reasons in sorted order */
     hid_t fs1 = -1, fs2 = -1, ms = -1;
@@ -936,9 +994,15 @@ int bn_store_write(bn_store *s, const long long *idx, int cnt, const float *feat
     /* Features first, then codes and reasons, the statuses last. */
     if (ndone) {
         hsize_t md[2] = {(hsize_t)ndone, FEAT_DIM};
+        const void *rows = fbuf;
+        if (s->t_half >= 0) { /* float16 rows, converted here (io/half.h) */
+            hbuf = mallocCheck((size_t)ndone * FEAT_DIM * sizeof *hbuf);
+            bn_f32_to_f16_n(fbuf, hbuf, (size_t)ndone * FEAT_DIM);
+            rows = hbuf;
+        }
         if ((fs2 = H5Dget_space(s->d_features)) < 0 || select_rows(fs2, done, ndone, FEAT_DIM) < 0 ||
             (ms = H5Screate_simple(2, md, NULL)) < 0 ||
-            H5Dwrite(s->d_features, H5T_NATIVE_FLOAT, ms, fs2, s->dxpl, fbuf) < 0) {
+            H5Dwrite(s->d_features, s->t_half >= 0 ? s->t_half : H5T_NATIVE_FLOAT, ms, fs2, s->dxpl, rows) < 0) {
             bn_h5_set_h5msg(msg, "%s: cannot write features rows", s->path);
             goto done;
         }
@@ -969,6 +1033,7 @@ done:
     free(cbuf);
     free(sbuf);
     free(fbuf);
+    free(hbuf);
     free(done);
     free(all);
     free(ord);
@@ -1267,6 +1332,7 @@ done:
     bn_h5_close(&tm);
     /* Close: datasets, then the file (collective; fails if anything is left open). */
     bn_h5_close(&s->d_features);
+    bn_h5_close(&s->t_half);
     bn_h5_close(&s->d_status);
     bn_h5_close(&s->d_code);
     bn_h5_close(&s->d_reason);

@@ -35,6 +35,7 @@ typedef struct {
     char calibration_sha256[65]; /* int8: SHA-256 (hex) of the calibration file; "" for fp32 and bf16 */
     char corpus_sha256[65];  /* "" (the usual case): computed from the corpus; set: recorded as the
                                 corpus hash instead (bneck join, whose corpus comes from shard files) */
+    char feature_dtype[8];   /* how rows are stored: "float32" ("" means float32) or "float16" */
 } bn_store_identity;
 
 /* Where a shard file sits in its whole corpus (a job array of extracts). */

@@ -37,6 +37,7 @@ static const struct {
     {"engine", "ranks-per-gpu", K_INT, 1, 4096, NULL},
     {"engine", "decode-threads", K_INT, 0, 256, NULL},
     {"engine", "decoder", K_CHOICE, 0, 0, "cpu|nvjpeg"},
+    {"outputs", "feature-dtype", K_CHOICE, 0, 0, "float32|float16"},
     {"engine", "batch", K_INT, 1, 4096, NULL},
     {"engine", "threads", K_INT, 0, 4096, NULL},
     {"engine", "streams", K_INT, 0, 4096, NULL},
@@ -518,6 +519,7 @@ int bn_job_resolve(bn_job *job) {
     ex->progress = progress;
     if (GIVEN("engine", "decode-threads")) ex->decode_threads = (long long)NUM("engine", "decode-threads");
     if (GIVEN("engine", "decoder")) ex->decoder = val(job, "engine", "decoder");
+    if (GIVEN("outputs", "feature-dtype")) ex->feature_dtype = val(job, "outputs", "feature-dtype");
     const char *features = val(job, "outputs", "features");
     if (features) ex->out = shard_path(job, features, sidx);
     if (job->price_per_node_hour >= 0) ex->price = job->price_per_node_hour;

@@ -380,6 +380,7 @@ static char *settings_json(const bn_extract_cfg *cfg, const bn_engine_setup *es,
     json_object_object_add(o, "max_pixels", json_object_new_int64(es->dopts.max_pixels));
     json_object_object_add(o, "shard", json_object_new_string(shard));
     json_object_object_add(o, "decoder", json_object_new_string(cfg->decoder ? cfg->decoder : "cpu"));
+    json_object_object_add(o, "feature_dtype", json_object_new_string(cfg->feature_dtype ? cfg->feature_dtype : "float32"));
     const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
     char *out = strdupCheck(txt ? txt : "{}");
     json_object_put(o);
@@ -497,6 +498,7 @@ static int open_store(run_t *R) {
     snprintf(id.precision, sizeof id.precision, "%s", bn_precision_name(R->es.precision));
     if (R->es.precision == BN_PREC_INT8)
         snprintf(id.calibration_sha256, sizeof id.calibration_sha256, "%s", R->es.calib->sha256);
+    snprintf(id.feature_dtype, sizeof id.feature_dtype, "%s", cfg->feature_dtype ? cfg->feature_dtype : "float32");
     char *settings = settings_json(cfg, &R->es, R->size);
     R->st = bn_store_open(cfg->out, R->comm, &R->c, &id, settings, &R->resumed, R->err, sizeof R->err);
     free(settings);
@@ -926,6 +928,8 @@ int bn_cmd_extract(int argc, char **argv) {
          "threads per rank that read, decode and resize the next unit while the network runs"},
         {"decoder", 0, BN_OPT_CHOICE, &cfg.decoder, NULL, "cpu", 0, 0, "cpu|nvjpeg",
          "JPEG decoding: cpu (libjpeg-turbo), or nvjpeg on a GPU rank's GPU with the CPU for what it refuses"},
+        {"feature-dtype", 0, BN_OPT_CHOICE, &cfg.feature_dtype, NULL, "float32", 0, 0, "float32|float16",
+         "how the file stores each feature: float16 halves the file (docs/format.md; train reads either)"},
         BN_OPT_PRICE(&cfg.price),
         BN_OPTS_VERBOSITY(&verbose, &cfg.quiet),
         {0},

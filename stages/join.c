@@ -66,6 +66,11 @@ static int open_shards(const char *const *paths, int n, MPI_Comm comm, shards_t 
                      z->preprocess, z->dct, a->weights_sha256, a->preprocess, a->dct);
             goto done;
         }
+        if (strcmp(a->feature_dtype, z->feature_dtype)) {
+            snprintf(err, errlen, "%s holds %s features but %s holds %s: rerun the odd shard with the same "
+                     "--feature-dtype as the others, into a new --out", z->path, z->feature_dtype, a->path, a->feature_dtype);
+            goto done;
+        }
         if (strcmp(a->precision, z->precision) || strcmp(a->calibration_sha256, z->calibration_sha256)) {
             snprintf(err, errlen, "%s holds %s features%s%.64s, but %s holds %s features%s%.64s: features of two "
                      "precisions or calibrations cannot be mixed; rerun the odd shard with the same --precision and "
@@ -256,6 +261,7 @@ int bn_join_run(const char *out, const char *const *paths, int n, MPI_Comm comm,
     snprintf(id.preprocess, sizeof id.preprocess, "%s", S.f[0].preprocess);
     snprintf(id.dct, sizeof id.dct, "%s", S.f[0].dct);
     snprintf(id.precision, sizeof id.precision, "%s", S.f[0].precision);
+    snprintf(id.feature_dtype, sizeof id.feature_dtype, "%s", S.f[0].feature_dtype);
     snprintf(id.calibration_sha256, sizeof id.calibration_sha256, "%s", S.f[0].calibration_sha256);
     snprintf(id.corpus_sha256, sizeof id.corpus_sha256, "%s", S.f[0].shard.corpus_sha256);
     char settings[256];

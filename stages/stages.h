@@ -31,6 +31,7 @@ typedef struct {
     long long decode_threads; /* decode pool threads per rank; 0 = the cores the engines leave (at least 1) */
     const char *decoder;      /* "cpu" (libjpeg-turbo, libpng) or "nvjpeg" (JPEGs on a GPU rank's GPU); NULL = cpu */
     double price;             /* price of one node per hour, for the run's cost; NaN: none (bn_extract_cfg_init) */
+    const char *feature_dtype; /* rows stored as "float32" or "float16" (half the file); NULL = float32 */
 } bn_extract_cfg;
 
 /* What one extract run did (the same on every rank). */

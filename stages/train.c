@@ -723,9 +723,9 @@ static int write_outputs(run_t *r) {
     snprintf(settings, sizeof settings,
              "{\"features\": \"%s\", \"steps\": %lld, \"learning_rate\": %.17g, \"batch\": %lld, "
              "\"eval_interval\": %lld, \"validation_batch\": %lld, \"test_batch\": %lld, \"sampling\": \"%s\", "
-             "\"seed\": %lld, \"ranks\": %d, \"feature_bits\": %d, \"gradient_bits\": %d}",
+             "\"seed\": %lld, \"ranks\": %d, \"feature_bits\": %d, \"gradient_bits\": %d, \"feature_dtype\": \"%s\"}",
              fe, o->steps, o->learning_rate, o->batch, o->eval_interval, o->validation_batch, o->test_batch,
-             o->sampling, o->seed, r->size, r->xbits, r->gbits);
+             o->sampling, o->seed, r->size, r->xbits, r->gbits, r->f.feature_dtype);
     bn_classifier cl;
     memset(&cl, 0, sizeof cl);
     cl.dim = r->dim;
