@@ -341,6 +341,16 @@ int bn_corpus_scan_dir(const char *dir, const bn_split_opts *so, bn_corpus *c,
                 push_reject(c, &rcap, p, "hidden file");
                 continue;
             }
+            if (has_image_ext(nm)) {
+                /* Taken by its name alone, as retrain.py's glob takes it: a
+                 * folder, FIFO, broken or looping link named like an image is
+                 * an image that fails to read, so its row in the output file
+                 * records why (docs/corpus.md). Nothing is opened or followed
+                 * here, so a link loop cannot hang the scan. The key is the
+                 * path as the glob returns it. */
+                push_item(c, &icap, p, strdupCheck(p), (int)k);
+                continue;
+            }
             int e = 0;
             int kind = entry_kind(de, p, &e);
             if (kind == ENT_DIR) {
@@ -350,13 +360,8 @@ int bn_corpus_scan_dir(const char *dir, const bn_split_opts *so, bn_corpus *c,
                 char reason[256];
                 snprintf(reason, sizeof reason, "cannot stat: %s", strerror(e));
                 push_reject(c, &rcap, p, reason);
-            } else if (!has_image_ext(nm)) {
-                push_reject(c, &rcap, p, k_ext_reason);
-            } else if (kind == ENT_OTHER) {
-                push_reject(c, &rcap, p, "not a regular file");
             } else {
-                /* The key is the path as retrain.py's glob returns it. */
-                push_item(c, &icap, p, strdupCheck(p), (int)k);
+                push_reject(c, &rcap, p, k_ext_reason);
             }
         }
         closedir(d);
