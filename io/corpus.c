@@ -518,7 +518,10 @@ int bn_corpus_read_manifest(const char *file, const bn_split_opts *so, bn_corpus
     strset_init(&labset, 64);
 
     size_t lineno = 0;
-    for (char *p = buf; p < buf + len;) {
+    /* A UTF-8 byte-order mark (editors on Windows write one) is not part of
+     * the first path. */
+    size_t bom = (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) ? 3 : 0;
+    for (char *p = buf + bom; p < buf + len;) {
         char *nl = memchr(p, '\n', (size_t)(buf + len - p));
         char *end = nl ? nl : buf + len;
         char *next = nl ? nl + 1 : buf + len;
