@@ -185,11 +185,14 @@ static bn_img_status decode_jpeg(bn_decoder *d, const unsigned char *buf, size_t
             return set_res(res, BN_IMG_TOO_LARGE,
                            "too many scans: the progressive JPEG has more than %d (the limit; encoders write about 10)",
                            BN_MAX_JPEG_SCANS);
-        if (code == JERR_IMAGE_TOO_BIG)
-            return set_res(res, BN_IMG_TOO_LARGE, "too large: %s", msg);
+        if (code == JERR_IMAGE_TOO_BIG) /* raised from the frame header, before any allocation */
+            return set_res(res, BN_IMG_TOO_LARGE, "dimensions %ux%u exceed libjpeg's limit of %d pixels a side",
+                           (unsigned)cinfo.image_width, (unsigned)cinfo.image_height, (int)JPEG_MAX_DIMENSION);
         if (code == JERR_EMPTY_IMAGE && (cinfo.image_width == 0 || cinfo.image_height == 0))
             return set_res(res, BN_IMG_CORRUPT, "corrupt JPEG: invalid dimensions %ux%u (%s)",
                            (unsigned)cinfo.image_width, (unsigned)cinfo.image_height, msg);
+        if (code == JERR_EMPTY_IMAGE)
+            return set_res(res, BN_IMG_CORRUPT, "corrupt JPEG: the frame header lists no components");
         if (code == JERR_BAD_PRECISION)
             return set_res(res, BN_IMG_UNSUPPORTED, "unsupported precision: %s (only 8-bit JPEG is supported)", msg);
         if (code == JERR_OUT_OF_MEMORY)

@@ -350,7 +350,7 @@ int main(void) {
         size_t sof = find_marker(j, n, 0xC0);
         CHECK(sof > 0, "no SOF0");
         memset(j + sof + 5, 0xFF, 4); /* 65535x65535 */
-        expect("jpeg 65535x65535", j, n, BN_IMG_TOO_LARGE, "65500");
+        expect("jpeg 65535x65535", j, n, BN_IMG_TOO_LARGE, "65535x65535 exceed libjpeg's limit of 65500");
         memset(j + sof + 5, 0x00, 4); /* 0x0 */
         expect("jpeg 0x0", j, n, BN_IMG_CORRUPT, "invalid dimensions 0x0");
         free(j);
