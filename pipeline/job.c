@@ -228,13 +228,13 @@ static char *read_line(char *str, int num, void *stream) {
         char origin[1100];
         snprintf(origin, sizeof origin, "%s:%d", r->job->path, r->line);
         add_error(r->job, origin, "line contains a NUL byte");
-        str[0] = '\n';
-        str[1] = 0;
         if (end + 1 == num && str[end - 1] != '\n') { /* and goes on past the buffer */
             int c;
             while ((c = fgetc(r->fp)) != EOF && c != '\n') {
             }
         }
+        str[0] = '\n'; /* an empty line for inih */
+        str[1] = 0;
         return s;
     }
     const char *t = s + strspn(s, " \t");
