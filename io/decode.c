@@ -412,6 +412,17 @@ bn_img_status bn_read_file(bn_decoder *d, const char *path, const unsigned char 
                                                                            : "not a file";
         return set_res(res, BN_IMG_UNREADABLE, "not a regular file (%s)", what);
     }
+    /* A file bigger than any image within the pixel limit can need (16-bit
+     * RGBA stored uncompressed: 8 bytes a pixel, plus room for metadata) is
+     * refused unread: reading a huge file into memory could get the rank
+     * killed for memory instead of failing one image. */
+    long long maxbytes = 8 * d->opts.max_pixels + (64LL << 20);
+    if ((long long)st.st_size > maxbytes) {
+        close(fd);
+        return set_res(res, BN_IMG_TOO_LARGE,
+                       "the file is %lld bytes, more than an image within the pixel limit can need (%lld; --max-pixels)",
+                       (long long)st.st_size, maxbytes);
+    }
     size_t n = (size_t)st.st_size;
     if (grow(&d->file, &d->filecap, n + 1)) {
         close(fd);

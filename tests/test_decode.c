@@ -384,6 +384,21 @@ int main(void) {
               "missing file: %s", r.reason);
         CHECK(bn_decode_file(dec, dir, &img, &r) == BN_IMG_UNREADABLE && strstr(r.reason, "(a folder)"),
               "a folder: %s", r.reason);
+        /* A file too big for any image within the pixel limit is refused
+         * unread (a sparse file: no disk used). */
+        {
+            bn_decode_opts small = {.max_pixels = 1000};
+            bn_decoder *d2 = bn_decoder_new(&small);
+            snprintf(path, sizeof path, "%s/big.jpg", dir);
+            CHECK(bn_write_file(path, jpg, jlen, err, sizeof err) == 0, "write big.jpg");
+            CHECK(truncate(path, (off_t)80 << 20) == 0, "truncate");
+            CHECK(bn_decode_file(d2, path, &img, &r) == BN_IMG_TOO_LARGE && strstr(r.reason, "83886080 bytes"),
+                  "an 80 MB file: %s", r.reason);
+            CHECK(bn_decode_file(dec, path, &img, &r) != BN_IMG_TOO_LARGE, "80 MB within the default limit: %s",
+                  r.reason);
+            unlink(path);
+            bn_decoder_free(d2);
+        }
         /* A FIFO must be refused without blocking in open(). */
         snprintf(path, sizeof path, "%s/fifo.jpg", dir);
         CHECK(mkfifo(path, 0600) == 0, "mkfifo");
