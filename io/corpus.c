@@ -368,6 +368,16 @@ int bn_corpus_scan_dir(const char *dir, const bn_split_opts *so, bn_corpus *c,
                 push_reject(c, &rcap, p, "hidden file");
                 continue;
             }
+            if (has_image_ext(nm)) {
+                /* Taken by its name alone, as retrain.py's glob takes it: a
+                 * folder, FIFO, broken or looping link named like an image is
+                 * an image that fails to read, so its row in the output file
+                 * records why (docs/corpus.md). Nothing is opened or followed
+                 * here, so a link loop cannot hang the scan. The key is the
+                 * path as the glob returns it. */
+                push_item(c, &icap, p, strdupCheck(p), (int)k);
+                continue;
+            }
             int e = 0;
             int kind = entry_kind(de, p, &e);
             if (kind == ENT_DIR) {
@@ -377,13 +387,8 @@ int bn_corpus_scan_dir(const char *dir, const bn_split_opts *so, bn_corpus *c,
                 char reason[256];
                 snprintf(reason, sizeof reason, "cannot stat: %s", strerror(e));
                 push_reject(c, &rcap, p, reason);
-            } else if (!has_image_ext(nm)) {
-                push_reject(c, &rcap, p, k_ext_reason);
-            } else if (kind == ENT_OTHER) {
-                push_reject(c, &rcap, p, "not a regular file");
             } else {
-                /* The key is the path as retrain.py's glob returns it. */
-                push_item(c, &icap, p, strdupCheck(p), (int)k);
+                push_reject(c, &rcap, p, k_ext_reason);
             }
         }
         closedir(d);
@@ -545,7 +550,10 @@ int bn_corpus_read_manifest(const char *file, const bn_split_opts *so, bn_corpus
     strset_init(&labset, 64);
 
     size_t lineno = 0;
-    for (char *p = buf; p < buf + len;) {
+    /* A UTF-8 byte-order mark (editors on Windows write one) is not part of
+     * the first path. */
+    size_t bom = (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) ? 3 : 0;
+    for (char *p = buf + bom; p < buf + len;) {
         char *nl = memchr(p, '\n', (size_t)(buf + len - p));
         char *end = nl ? nl : buf + len;
         char *next = nl ? nl + 1 : buf + len;

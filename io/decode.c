@@ -112,7 +112,25 @@ typedef struct {
     int hit_eof;               /* the input ended early (libjpeg inserted EOI) */
     char first_warning[JMSG_LENGTH_MAX]; /* text of the first accepted warning */
     char lost_warning[JMSG_LENGTH_MAX];  /* text of the first data-loss warning */
+    int too_many_scans;        /* the scan limit stopped the decoder */
 } jerr_t;
+
+/* Most scans a progressive JPEG may have. Encoders write about 10 (libjpeg's
+ * simple progression writes 10 for colour); a legal file can have thousands,
+ * each costing a pass over every coefficient, so a crafted one could take
+ * minutes to decode a small image. */
+#define BN_MAX_JPEG_SCANS 100
+
+/* libjpeg calls this while it reads the scans of a multi-scan file (in
+ * jpeg_start_decompress): stop at the scan limit before decoding further. */
+static void jpeg_on_progress(j_common_ptr cinfo) {
+    j_decompress_ptr dinfo = (j_decompress_ptr)cinfo;
+    if (dinfo->input_scan_number > BN_MAX_JPEG_SCANS) {
+        jerr_t *e = (jerr_t *)cinfo->err;
+        e->too_many_scans = 1;
+        longjmp(e->jump, 1);
+    }
+}
 
 static void jpeg_on_error(j_common_ptr cinfo) {
     jerr_t *e = (jerr_t *)cinfo->err;
@@ -163,6 +181,18 @@ static bn_img_status decode_jpeg(bn_decoder *d, const unsigned char *buf, size_t
         err.pub.format_message((j_common_ptr)&cinfo, msg);
         int code = err.pub.msg_code;
         if (created) jpeg_destroy_decompress(&cinfo);
+        if (err.too_many_scans)
+            return set_res(res, BN_IMG_TOO_LARGE,
+                           "too many scans: the progressive JPEG has more than %d (the limit; encoders write about 10)",
+                           BN_MAX_JPEG_SCANS);
+        if (code == JERR_IMAGE_TOO_BIG) /* raised from the frame header, before any allocation */
+            return set_res(res, BN_IMG_TOO_LARGE, "dimensions %ux%u exceed libjpeg's limit of %d pixels a side",
+                           (unsigned)cinfo.image_width, (unsigned)cinfo.image_height, (int)JPEG_MAX_DIMENSION);
+        if (code == JERR_EMPTY_IMAGE && (cinfo.image_width == 0 || cinfo.image_height == 0))
+            return set_res(res, BN_IMG_CORRUPT, "corrupt JPEG: invalid dimensions %ux%u (%s)",
+                           (unsigned)cinfo.image_width, (unsigned)cinfo.image_height, msg);
+        if (code == JERR_EMPTY_IMAGE)
+            return set_res(res, BN_IMG_CORRUPT, "corrupt JPEG: the frame header lists no components");
         if (code == JERR_BAD_PRECISION)
             return set_res(res, BN_IMG_UNSUPPORTED, "unsupported precision: %s (only 8-bit JPEG is supported)", msg);
         if (code == JERR_OUT_OF_MEMORY)
@@ -176,6 +206,10 @@ static bn_img_status decode_jpeg(bn_decoder *d, const unsigned char *buf, size_t
     }
     jpeg_create_decompress(&cinfo);
     created = 1;
+    struct jpeg_progress_mgr progress;
+    memset(&progress, 0, sizeof progress);
+    progress.progress_monitor = jpeg_on_progress;
+    cinfo.progress = &progress;
     jpeg_mem_src(&cinfo, buf, (unsigned long)len);
     jpeg_read_header(&cinfo, TRUE);
     if (check_dims(d, res, cinfo.image_width, cinfo.image_height) != BN_IMG_OK) {
@@ -237,6 +271,7 @@ typedef struct {
     int eof;                  /* a read went past the end */
     jmp_buf jump;             /* where errors land */
     char msg[160];            /* libpng's error text */
+    char warning[160];        /* libpng's first warning (says why IHDR is invalid) */
 } png_src_t;
 
 static void png_on_error(png_structp p, png_const_charp msg) {
@@ -246,9 +281,21 @@ static void png_on_error(png_structp p, png_const_charp msg) {
 }
 
 static void png_on_warning(png_structp p, png_const_charp msg) {
-    (void)p;
-    (void)msg; /* ancillary-chunk warnings (bad iCCP, ...) do not affect pixels */
+    /* Ancillary-chunk warnings (bad iCCP, ...) do not affect pixels; the first
+     * is kept because libpng explains an "Invalid IHDR data" error in them. */
+    png_src_t *s = png_get_error_ptr(p);
+    if (!s->warning[0]) snprintf(s->warning, sizeof s->warning, "%s", msg);
 }
+
+/* Chunks bneck never uses and that can be large or compressed (a zTXt or
+ * iCCP chunk can inflate to gigabytes): libpng skips them unread, checking
+ * only their CRC. Five bytes per name, as png_set_keep_unknown_chunks wants. */
+static const png_byte k_png_skip[] = "tEXt\0zTXt\0iTXt\0iCCP\0sPLT\0eXIf\0";
+#define BN_PNG_NSKIP 6
+/* Most bytes libpng may allocate for one ancillary chunk, and most ancillary
+ * chunks kept (libpng's own defaults are 8 MB and 1000). */
+#define BN_PNG_CHUNK_MAX (1u << 20)
+#define BN_PNG_CHUNK_CACHE 256
 
 static void png_read_mem(png_structp p, png_bytep data, png_size_t n) {
     png_src_t *s = png_get_io_ptr(p);
@@ -278,11 +325,16 @@ static bn_img_status decode_png(bn_decoder *d, const unsigned char *buf, size_t 
         png_destroy_read_struct(&png, &info, NULL);
         free(rows);
         if (src.eof) return set_res(res, BN_IMG_TRUNCATED, "truncated: PNG data ends early");
+        if (strstr(src.msg, "IHDR") && src.warning[0])
+            return set_res(res, BN_IMG_CORRUPT, "corrupt PNG: %s (%s)", src.msg, src.warning);
         return set_res(res, BN_IMG_CORRUPT, "corrupt PNG: %s", src.msg);
     }
     png_set_read_fn(png, &src, png_read_mem);
     /* The pixel limit is ours; lift libpng's own 1M-pixel-per-side user limit. */
     png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
+    png_set_chunk_malloc_max(png, BN_PNG_CHUNK_MAX);
+    png_set_chunk_cache_max(png, BN_PNG_CHUNK_CACHE);
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, k_png_skip, BN_PNG_NSKIP);
     png_read_info(png, info);
     png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
     if (check_dims(d, res, w, h) != BN_IMG_OK) {
@@ -341,7 +393,9 @@ bn_img_status bn_decode_mem(bn_decoder *d, const unsigned char *buf, size_t len,
 bn_img_status bn_read_file(bn_decoder *d, const char *path, const unsigned char **buf,
                            size_t *len, bn_img_result *res) {
     memset(res, 0, sizeof *res);
-    int fd = open(path, O_RDONLY);
+    /* O_NONBLOCK: a FIFO named like an image must not block the open (it is
+     * refused below as not a regular file); regular files ignore the flag. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return set_res(res, BN_IMG_UNREADABLE, "cannot open: %s", strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
@@ -351,7 +405,23 @@ bn_img_status bn_read_file(bn_decoder *d, const char *path, const unsigned char 
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return set_res(res, BN_IMG_UNREADABLE, "not a regular file");
+        const char *what = S_ISDIR(st.st_mode)    ? "a folder"
+                           : S_ISFIFO(st.st_mode) ? "a FIFO"
+                           : S_ISSOCK(st.st_mode) ? "a socket"
+                           : (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) ? "a device"
+                                                                           : "not a file";
+        return set_res(res, BN_IMG_UNREADABLE, "not a regular file (%s)", what);
+    }
+    /* A file bigger than any image within the pixel limit can need (16-bit
+     * RGBA stored uncompressed: 8 bytes a pixel, plus room for metadata) is
+     * refused unread: reading a huge file into memory could get the rank
+     * killed for memory instead of failing one image. */
+    long long maxbytes = 8 * d->opts.max_pixels + (64LL << 20);
+    if ((long long)st.st_size > maxbytes) {
+        close(fd);
+        return set_res(res, BN_IMG_TOO_LARGE,
+                       "the file is %lld bytes, more than an image within the pixel limit can need (%lld; --max-pixels)",
+                       (long long)st.st_size, maxbytes);
     }
     size_t n = (size_t)st.st_size;
     if (grow(&d->file, &d->filecap, n + 1)) {

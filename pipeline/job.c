@@ -219,9 +219,25 @@ typedef struct {
  * inih's buffer (which would otherwise be split). */
 static char *read_line(char *str, int num, void *stream) {
     reader_t *r = stream;
+    memset(str, 1, (size_t)num); /* fgets' terminator is then the last NUL */
     char *s = fgets(str, num, r->fp);
     if (!s) return NULL;
     r->line++;
+    int end = num - 1;
+    while (end > 0 && str[end]) end--;
+    if ((size_t)end != strlen(s)) { /* a NUL byte inside the line would cut it short */
+        char origin[1100];
+        snprintf(origin, sizeof origin, "%s:%d", r->job->path, r->line);
+        add_error(r->job, origin, "line contains a NUL byte");
+        if (end + 1 == num && str[end - 1] != '\n') { /* and goes on past the buffer */
+            int c;
+            while ((c = fgetc(r->fp)) != EOF && c != '\n') {
+            }
+        }
+        str[0] = '\n'; /* an empty line for inih */
+        str[1] = 0;
+        return s;
+    }
     const char *t = s + strspn(s, " \t");
     if (*t == '[') r->section_line = r->line;
     size_t len = strlen(s);

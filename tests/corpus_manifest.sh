@@ -153,6 +153,49 @@ grep -q "^classes: 2" "$tmp/stdout" || fail "'cats' and 'Cats': expected 'classe
 [ "$(cut -f2 "$tmp/l.tsv" | tail -n +2 | tr '\n' ,)" = "Cats,cats," ] || fail "labels not kept as written / not in byte order"
 echo "ok: labels as written"
 
+# ------------------------------------------------------------ edge cases
+E="$tmp/edge"
+mkdir -p "$E"
+# Labels with quotes, apostrophes, UTF-8 and inner/outer spaces are taken
+# byte for byte; a UTF-8 byte-order mark before the first path is dropped;
+# CRLF line ends, and no newline after the last line.
+printf '\xef\xbb\xbfa.jpg\t"quoted" label\r\nb.jpg\tit'"'"'s\r\nc.jpg\t  spaced out  \r\nd.jpg\tÉté 日本\r\ne.jpg\tit'"'"'s' >"$E/m.tsv"
+"$BNECK" corpus --manifest "$E/m.tsv" --list "$E/l.tsv" >"$tmp/stdout" 2>"$tmp/stderr" ||
+    { cat "$tmp/stderr" >&2; fail "edge-case labels"; }
+"$PYTHON3" - "$E" "$E/l.tsv" <<'PY' || fail "edge-case labels: listing"
+import sys
+E, listing = sys.argv[1:3]
+rows = [l.split("\t") for l in open(listing, encoding="utf-8", newline="").read().split("\n")[1:] if l]
+got = sorted((r[0], r[1], r[3]) for r in rows)
+want = sorted((E + "/" + k, lab, k) for k, lab in [("a.jpg", '"quoted" label'), ("b.jpg", "it's"),
+              ("c.jpg", "  spaced out  "), ("d.jpg", "Été 日本"), ("e.jpg", "it's")])
+if got != want:
+    print("got  %r\nwant %r" % (got, want)); sys.exit(1)
+PY
+grep -q "^classes: 4" "$tmp/stdout" || fail "edge-case labels: expected 4 classes"
+echo "ok: odd labels, BOM, CRLF, no final newline"
+
+# A 100 KB path and a 100 KB label: read whole (there is no line buffer), never
+# cut; the path cannot be opened, and decoding says why.
+"$PYTHON3" - "$E/long.tsv" <<'PY'
+import sys
+with open(sys.argv[1], "w") as f:
+    f.write("long/" + "x" * 100000 + ".jpg\tshort\n")
+    f.write("b.jpg\t" + "L" * 100000 + "\n")
+PY
+"$BNECK" corpus --manifest "$E/long.tsv" --list "$E/long.list" --decode >"$tmp/stdout" 2>"$tmp/stderr" ||
+    { cat "$tmp/stderr" >&2; fail "100 KB line"; }
+[ "$(awk -F'\t' 'NR > 1 && $2 == "short" { print length($4) }' "$E/long.list")" = 100009 ] || fail "100 KB path was cut"
+[ "$(awk -F'\t' 'NR > 1 && $4 == "b.jpg" { print length($2) }' "$E/long.list")" = 100000 ] || fail "100 KB label was cut"
+grep -q "xxxx.jpg: unreadable: cannot open: File name too long" "$tmp/stdout" || fail "100 KB path: no 'File name too long'"
+echo "ok: 100 KB lines"
+
+: >"$B"
+expect_error "empty manifest (0 bytes)" "$B" "bad.tsv" "lists no images"
+printf 'a.jpg\tx\nb\000.jpg\ty\n' >"$B"
+expect_error "a NUL byte" "$B" "bad.tsv:2" "NUL byte"
+expect_error "a folder as the manifest" "$E" "$E" "Is a directory"
+
 # ------------------------------------------------------------ scale
 # 300,000 lines with duplicates must load quickly (no quadratic duplicate check).
 "$PYTHON3" - "$tmp/big.tsv" <<'PY'

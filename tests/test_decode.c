@@ -5,8 +5,10 @@
 #include "io/imgwrite.h"
 #include "tests/testutil.h"
 
+#include <jpeglib.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -123,6 +125,61 @@ static size_t find_marker(const unsigned char *b, size_t n, unsigned char code) 
     for (size_t i = 2; i + 1 < n; i++)
         if (b[i] == 0xFF && b[i + 1] == code) return i;
     return 0;
+}
+
+/* A legal progressive grey JPEG of the source picture with nscans scans
+ * (64..127): a DC scan, a first scan (Al=1) of each AC coefficient, then
+ * nscans - 64 refinement scans of coefficients 1, 2, ... */
+static unsigned char *jpeg_with_scans(int nscans, size_t *len) {
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr e;
+    c.err = jpeg_std_error(&e);
+    jpeg_create_compress(&c);
+    unsigned char *out = NULL;
+    unsigned long n = 0;
+    jpeg_mem_dest(&c, &out, &n);
+    c.image_width = W;
+    c.image_height = H;
+    c.input_components = 3;
+    c.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&c);
+    jpeg_set_colorspace(&c, JCS_GRAYSCALE);
+    static jpeg_scan_info scans[127];
+    int k = 0;
+    scans[k++] = (jpeg_scan_info){1, {0}, 0, 0, 0, 0};
+    for (int i = 1; i < 64; i++) scans[k++] = (jpeg_scan_info){1, {0}, i, i, 0, 1};
+    for (int i = 1; k < nscans; i++) scans[k++] = (jpeg_scan_info){1, {0}, i, i, 1, 0};
+    c.scan_info = scans;
+    c.num_scans = nscans;
+    jpeg_start_compress(&c, TRUE);
+    while (c.next_scanline < c.image_height) {
+        JSAMPROW row = src + (size_t)c.next_scanline * W * 3;
+        jpeg_write_scanlines(&c, &row, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    *len = n;
+    return out;
+}
+
+/* CRC-32 of PNG chunks (bit-by-bit: the tests need only a few). */
+static uint32_t crc32_of(const unsigned char *b, size_t n) {
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= b[i];
+        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+    }
+    return c ^ 0xFFFFFFFFu;
+}
+
+/* Set the width and height in a PNG's IHDR (bytes 16..23) and fix its CRC. */
+static void png_set_size(unsigned char *b, uint32_t w, uint32_t h) {
+    for (int i = 0; i < 4; i++) {
+        b[16 + i] = (unsigned char)(w >> (24 - 8 * i));
+        b[20 + i] = (unsigned char)(h >> (24 - 8 * i));
+    }
+    uint32_t crc = crc32_of(b + 12, 17); /* "IHDR" + 13 data bytes */
+    for (int i = 0; i < 4; i++) b[29 + i] = (unsigned char)(crc >> (24 - 8 * i));
 }
 
 int main(void) {
@@ -278,6 +335,36 @@ int main(void) {
         bn_decoder_free(d2);
     }
 
+
+    /* ---- Limits checked before any image-sized allocation. */
+    {
+        size_t n;
+        unsigned char *j = jpeg_with_scans(100, &n);
+        expect("progressive, 100 scans (the limit)", j, n, BN_IMG_OK, NULL);
+        free(j);
+        j = jpeg_with_scans(101, &n);
+        expect("progressive, 101 scans", j, n, BN_IMG_TOO_LARGE, "too many scans");
+        free(j);
+        bn_jpeg_opts o = {.quality = 90};
+        j = encode_jpeg(&o, &n);
+        size_t sof = find_marker(j, n, 0xC0);
+        CHECK(sof > 0, "no SOF0");
+        memset(j + sof + 5, 0xFF, 4); /* 65535x65535 */
+        expect("jpeg 65535x65535", j, n, BN_IMG_TOO_LARGE, "65535x65535 exceed libjpeg's limit of 65500");
+        memset(j + sof + 5, 0x00, 4); /* 0x0 */
+        expect("jpeg 0x0", j, n, BN_IMG_CORRUPT, "invalid dimensions 0x0");
+        free(j);
+        bn_png_opts po = {.color = BN_PNG_RGB};
+        unsigned char *p = encode_png(&po, src, &n);
+        png_set_size(p, 65535, 65535);
+        expect("png 65535x65535", p, n, BN_IMG_TOO_LARGE, "65535x65535 exceed the pixel limit");
+        png_set_size(p, 0, 0);
+        expect("png 0x0", p, n, BN_IMG_CORRUPT, "zero");
+        png_set_size(p, W, H);
+        expect("png size restored", p, n, BN_IMG_OK, NULL);
+        free(p);
+    }
+
     /* ---- Files: the format comes from the bytes, not the name. */
     {
         char dir[] = "/tmp/bneck-decode-XXXXXX";
@@ -295,7 +382,29 @@ int main(void) {
         snprintf(path, sizeof path, "%s/missing.jpg", dir);
         CHECK(bn_decode_file(dec, path, &img, &r) == BN_IMG_UNREADABLE && strstr(r.reason, "No such file"),
               "missing file: %s", r.reason);
-        CHECK(bn_decode_file(dec, dir, &img, &r) == BN_IMG_UNREADABLE, "a folder: %s", r.reason);
+        CHECK(bn_decode_file(dec, dir, &img, &r) == BN_IMG_UNREADABLE && strstr(r.reason, "(a folder)"),
+              "a folder: %s", r.reason);
+        /* A file too big for any image within the pixel limit is refused
+         * unread (a sparse file: no disk used). */
+        {
+            bn_decode_opts small = {.max_pixels = 1000};
+            bn_decoder *d2 = bn_decoder_new(&small);
+            snprintf(path, sizeof path, "%s/big.jpg", dir);
+            CHECK(bn_write_file(path, jpg, jlen, err, sizeof err) == 0, "write big.jpg");
+            CHECK(truncate(path, (off_t)80 << 20) == 0, "truncate");
+            CHECK(bn_decode_file(d2, path, &img, &r) == BN_IMG_TOO_LARGE && strstr(r.reason, "83886080 bytes"),
+                  "an 80 MB file: %s", r.reason);
+            CHECK(bn_decode_file(dec, path, &img, &r) != BN_IMG_TOO_LARGE, "80 MB within the default limit: %s",
+                  r.reason);
+            unlink(path);
+            bn_decoder_free(d2);
+        }
+        /* A FIFO must be refused without blocking in open(). */
+        snprintf(path, sizeof path, "%s/fifo.jpg", dir);
+        CHECK(mkfifo(path, 0600) == 0, "mkfifo");
+        CHECK(bn_decode_file(dec, path, &img, &r) == BN_IMG_UNREADABLE && strstr(r.reason, "(a FIFO)"),
+              "a FIFO: %s", r.reason);
+        unlink(path);
         rmdir(dir);
     }
     free(tmp);

@@ -93,6 +93,58 @@ int main(void) {
     CHECK(bn_job_set(&job, "nodot=3") < 0 && strstr(job.errors, "expected SECTION.KEY=VALUE"), "bad --set");
     bn_job_free(&job);
 
+
+    /* Edge cases of the file itself. Line ends: CRLF, and no newline at the
+     * end; a UTF-8 byte-order mark; values with quotes, spaces and UTF-8 are
+     * taken as written (no unquoting). */
+    p = put("crlf.ini", "\xEF\xBB\xBF[job]\r\nstages = extract\r\nweights = /w.h5\r\n[corpus]\r\nimages = /d/\"it's\" été dir\r\n"
+                        "[outputs]\r\nfeatures = /o/f.h5");
+    CHECK(bn_job_read(p, &job) == 0 && bn_job_resolve(&job) == 0, "crlf.ini: %s", job.errors ? job.errors : "");
+    CHECK(job.extract.images && !strcmp(job.extract.images, "/d/\"it's\" été dir"), "value as written: [%s]",
+          job.extract.images ? job.extract.images : "(null)");
+    CHECK(job.extract.out && !strcmp(job.extract.out, "/o/f.h5"), "last line without a newline: [%s]",
+          job.extract.out ? job.extract.out : "(null)");
+    bn_job_free(&job);
+
+    p = put("empty.ini", "");
+    n = bn_job_read(p, &job);
+    n += bn_job_resolve(&job);
+    CHECK(n == 1 && strstr(job.errors, "[job] stages is required"), "empty file: %s", job.errors ? job.errors : "");
+    bn_job_free(&job);
+
+    /* An unknown key far longer than any name: named in full (up to its
+     * first 60 characters), with file:line. */
+    char longkey[300];
+    memset(longkey, 0, sizeof longkey);
+    strcpy(longkey, "[train]\nsteps = 3\n");
+    memset(longkey + strlen(longkey), 'k', 150);
+    strcat(longkey, " = 1\n");
+    p = put("longkey.ini", longkey);
+    CHECK(bn_job_read(p, &job) == 1 && strstr(job.errors, "longkey.ini:3: unknown key 'kkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"),
+          "long unknown key: %s", job.errors ? job.errors : "");
+    bn_job_free(&job);
+
+    /* A NUL byte would end the line early for the INI reader: refused, never
+     * read as a shorter value. */
+    snprintf(want, sizeof want, "%s/nul.ini", dir);
+    {
+        FILE *f = fopen(want, "wb");
+        static const char nul[] = "[job]\nstages = extract\n[corpus]\nimages = /data/a\0/b\n";
+        CHECK(f && fwrite(nul, 1, sizeof nul - 1, f) == sizeof nul - 1 && fclose(f) == 0, "write nul.ini");
+    }
+    CHECK(bn_job_read(want, &job) > 0 && strstr(job.errors, "nul.ini:4: ") && strstr(job.errors, "NUL"),
+          "NUL byte: %s", job.errors ? job.errors : "");
+    bn_job_free(&job);
+
+    /* A long line as the last line, without a newline. */
+    memset(longline, 'y', sizeof longline);
+    memcpy(longline, "[job]\nweights = ", 16);
+    longline[sizeof longline - 1] = 0;
+    p = put("longlast.ini", longline);
+    CHECK(bn_job_read(p, &job) > 0 && strstr(job.errors, "longlast.ini:2: line longer than"), "long last line: %s",
+          job.errors ? job.errors : "");
+    bn_job_free(&job);
+
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", dir);
