@@ -753,6 +753,11 @@ static int resume_layout(bn_store *s, const bn_corpus *c, const bn_store_identit
     if (bn_h5_agree(s->comm, ok, msg) < 0) goto done;
     s->runs = (int)runs;
 
+    /* Room for this run, before anything is written: a metadata write that
+     * fails for want of space can leave the ranks waiting on each other. */
+    if (s->rank == 0 && reserve_space(s, s->path, msg) < 0) ok = 0;
+    if (bn_h5_agree(s->comm, ok, msg) < 0) goto done;
+
     /* This run's settings replace the last run's. */
     if (H5Adelete(s->file, "settings") < 0 && H5Aexists(s->file, "settings") != 0) {
         bn_h5_set_h5msg(msg, "%s: cannot replace attribute 'settings'", s->path);
@@ -879,8 +884,6 @@ bn_store *bn_store_open(const char *path, MPI_Comm comm, const bn_corpus *c, con
         if (bn_h5_agree(s->comm, ok, msg) < 0) goto fail;
     } else {
         if (resume_layout(s, c, id, settings, sha, msg) < 0) goto fail;
-        if (s->rank == 0 && reserve_space(s, path, msg) < 0) ok = 0;
-        if (bn_h5_agree(s->comm, ok, msg) < 0) goto fail;
         if (resumed) *resumed = 1;
     }
     bn_h5_close(&fapl);

@@ -53,13 +53,20 @@ assert int(b.attrs["complete"]) == 1, "not marked complete"
 PY
 }
 ndone() { "$PY" -c "import h5py,sys; print(int((h5py.File(sys.argv[1],'r')['status'][()]==1).sum()))" "$1" 2>/dev/null || echo 0; }
-wait_rows() {  # file k: until k rows are done (10 s at most)
-    local i
-    for i in $(seq 1 200); do
-        [ "$(ndone "$1")" -ge "$2" ] && return 0
-        sleep 0.05
-    done
-    return 1
+wait_rows() {  # file k: until k rows are done (30 s at most; one Python polling, so that it sees them soon)
+    "$PY" - "$1" "$2" <<'PY'
+import sys, time, h5py
+path, k, t_end = sys.argv[1], int(sys.argv[2]), time.time() + 30
+while time.time() < t_end:
+    try:
+        with h5py.File(path, "r") as f:
+            if int((f["status"][()] == 1).sum()) >= k:
+                sys.exit(0)
+    except Exception:
+        pass
+    time.sleep(0.02)
+sys.exit(1)
+PY
 }
 rank_pid() {  # pattern rank: the PID of that MPI rank among the processes matching pattern
     local p r
@@ -76,7 +83,7 @@ for spec in 2:1 3:0; do
     np=${spec%:*} victim=${spec#*:} out=kill$np.h5
     ex "$np" "$out" > "kill$np.log" 2>&1 &
     job=$!
-    wait_rows "$out" 2 || { cat "kill$np.log"; fail "$np ranks: no rows written within 10 s"; }
+    wait_rows "$out" 2 || { cat "kill$np.log"; fail "$np ranks: no rows written within 30 s"; }
     pid=$(rank_pid "^$BNECK extract --images c --weights w.h5 --out $out" "$victim") ||
         fail "$np ranks: rank $victim not found"
     kill -9 "$pid"
@@ -104,7 +111,7 @@ done
 # ---------------------------------------------------------------- 2
 ex 2 busy.h5 > first.log 2>&1 &
 job=$!
-wait_rows busy.h5 2 || { cat first.log; fail "the first run wrote no rows within 10 s"; }
+wait_rows busy.h5 2 || { cat first.log; fail "the first run wrote no rows within 30 s"; }
 for env in "" "HDF5_USE_FILE_LOCKING=FALSE"; do
     set +e
     env $env timeout "$limit" $mpi -n 1 "$BNECK" extract --images c --weights w.h5 --out busy.h5 --backend gemm --batch 2 \
