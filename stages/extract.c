@@ -452,7 +452,8 @@ static int open_store(run_t *R) {
             bn_info("resuming %s%s: %lld of %zu images done, %lld to go (%s)", cfg->out, what, R->ndone_before, R->c.n,
                     R->ntodo, prec);
         else
-            bn_info("extracting %zu images%s in %d classes on %d rank%s (%d thread%s each, batch %lld, %s) into %s", R->c.n,
+            bn_info("extracting %zu images%s in %d classes on %d rank%s (%d thread%s each, batch %lld, %s) into %s (if the "
+                    "job stops, the same command resumes it)", R->c.n,
                     what, R->c.nlabels, R->size, R->size == 1 ? "" : "s", R->es.threads, R->es.threads == 1 ? "" : "s",
                     cfg->eng.batch, prec, cfg->out);
     }
