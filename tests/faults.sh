@@ -116,19 +116,27 @@ for spec in 2:1 3:0; do
 done
 
 # ---------------------------------------------------------------- 2
-ex 2 busy.h5 > first.log 2>&1 &
+# The first run on 1 rank (about 10 s); both second runs at once, while it runs.
+ex 1 busy.h5 > first.log 2>&1 &
 job=$!
 wait_rows busy.h5 2 || { cat first.log; fail "the first run wrote no rows within 30 s"; }
-for env in "" "HDF5_USE_FILE_LOCKING=FALSE"; do
+second() {  # name [env...]: a second run on busy.h5, its log in name.log, its exit status in name.rc
+    local name=$1; shift
     set +e
-    env $env timeout "$limit" $mpi -n 1 "$BNECK" extract --images c --weights w.h5 --out busy.h5 --backend gemm --batch 2 \
-        --threads 1 --progress none --validation-percentage 25 --testing-percentage 25 > second.log 2>&1
-    rc=$?
+    env "$@" timeout "$limit" $mpi -n 1 "$BNECK" extract --images c --weights w.h5 --out busy.h5 --backend gemm \
+        --batch 2 --threads 1 --progress none --validation-percentage 25 --testing-percentage 25 > "$name.log" 2>&1
+    echo $? > "$name.rc"
     set -e
-    cat second.log
-    [ "$rc" = 1 ] || fail "a second run on busy.h5 (${env:-no env}) exited $rc, not 1"
-    grep -q "busy.h5 is being written by another bneck run (pid [0-9]* on .* holds the lock busy.h5.lock)" second.log ||
-        fail "the second run (${env:-no env}) was not refused for the lock"
+}
+second plain & p1=$!
+second nolock HDF5_USE_FILE_LOCKING=FALSE & p2=$!
+wait $p1 $p2
+kill -0 "$job" 2> /dev/null || fail "the first run ended before the second ones were refused: the check proves nothing"
+for name in plain nolock; do
+    cat "$name.log"
+    [ "$(cat "$name.rc")" = 1 ] || fail "a second run on busy.h5 ($name) exited $(cat "$name.rc"), not 1"
+    grep -q "busy.h5 is being written by another bneck run (pid [0-9]* on .* holds the lock busy.h5.lock)" "$name.log" ||
+        fail "the second run ($name) was not refused for the lock"
 done
 wait "$job" || { cat first.log; fail "the first run failed after a second one was refused"; }
 [ "$(done_in_run first.log)" = "24 0" ] || fail "the first run did '$(done_in_run first.log)' images, not 24"
