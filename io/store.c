@@ -854,13 +854,15 @@ bn_store *bn_store_open(const char *path, MPI_Comm comm, const bn_corpus *c, con
                   "%s: cannot open the HDF5 file for writing (check it is writable and that no other program has it "
                   "open; on file systems without locking set HDF5_USE_FILE_LOCKING=FALSE)",
                   path);
-        if (strstr(msg, "truncated file")) { /* cut short: a crash, a full disk, a copy that did not finish */
+        int cut = strstr(msg, "truncated file") != NULL, sum = strstr(msg, "checksum") != NULL;
+        if (cut || sum) { /* damaged: cut short (a crash, a full disk, an unfinished copy), or overwritten */
             char h5[BN_H5_MSG_LEN];
             const char *d = strstr(msg, " [HDF5:");
             snprintf(h5, sizeof h5, "%s", d ? d : "");
             msg[0] = 0;
-            bn_h5_set_msg(msg, "%s: the file is truncated (damaged by a crash, a full disk or an unfinished copy) and "
-                          "cannot be resumed; remove it and run again, or use another --out%s", path, h5);
+            bn_h5_set_msg(msg, "%s: the file is %s and cannot be resumed; remove it and run again, or use another --out%s",
+                          path, cut ? "truncated (damaged by a crash, a full disk or an unfinished copy)"
+                                    : "damaged (its metadata fails its checksum)", h5);
         }
         ok = 0;
     }

@@ -11,7 +11,7 @@
 #     HDF5_USE_FILE_LOCKING=FALSE) is refused with a message saying why; the
 #     first completes and equals an uninterrupted run.
 #  3. A damaged features file (truncated to half; a block of random bytes, or
-#     of zeros, in the feature rows; corrupted metadata) is refused by extract
+#     of zeros, in the feature rows; a damaged superblock) is refused by extract
 #     (resume) and by train, with a message that says what to do; the refused
 #     file is left as it was.
 #  4. SIGKILL of `bneck train` (1 rank; one rank of 2) mid-run: no classifier
@@ -150,7 +150,7 @@ foff=$("$PY" -c "import h5py,sys; print(h5py.File(sys.argv[1],'r')['features'].i
 cp ref.h5 cut.h5; truncate -s $((size / 2)) cut.h5
 cp ref.h5 noise.h5; dd if=/dev/urandom of=noise.h5 bs=4096 count=1 seek=$(( (foff + 8192 * 12) / 4096 )) conv=notrunc 2> /dev/null
 cp ref.h5 zero.h5; dd if=/dev/zero of=zero.h5 bs=8192 count=2 seek=$(( (foff + 8192 * 8) / 8192 )) conv=notrunc 2> /dev/null
-cp ref.h5 meta.h5; dd if=/dev/urandom of=meta.h5 bs=1 count=200 seek=$((foff / 2)) conv=notrunc 2> /dev/null
+cp ref.h5 meta.h5; printf 'bneck-faults-test-bytes!' | dd of=meta.h5 bs=1 seek=12 conv=notrunc 2> /dev/null  # the superblock
 for spec in "cut:truncated" "noise:features are negative or not finite" "zero:features are all zero" "meta:damaged"; do
     f=${spec%%:*}.h5 want=${spec#*:}
     cp "$f" "$f.before"
