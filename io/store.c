@@ -14,6 +14,7 @@
  * (and restored on the way out); failures become one-line messages, with the
  * innermost HDF5 error appended where it helps.
  */
+#define _GNU_SOURCE /* fallocate(2) */
 #include "config.h"
 
 #include "io/store.h"
@@ -24,14 +25,17 @@
 #include "pipeline/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
 #include <limits.h>
+#include <math.h>
 #include <nettle/sha2.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,6 +59,9 @@ struct bn_store {
     hid_t dxpl;        /* independent MPI-IO transfer property list, or -1 */
     int runs;          /* root attribute "runs" as read at open */
     unsigned char *st; /* (n,) BN_ROW_* of every image (owned); NULL on a rank with a headless corpus */
+    int lockfd;        /* rank 0: the descriptor holding the run lock on PATH.lock, or -1 */
+    char *lockpath;    /* rank 0: PATH.lock while held (owned), or NULL */
+    int reserved;      /* rank 0: disk space beyond the end of the file was reserved (reserve_space) */
 };
 
 /* SHA-256 of the corpus as hex (65 bytes): for each item in order,
@@ -190,6 +197,116 @@ static hid_t make_fapl(MPI_Comm comm, char *msg) {
     return fapl;
 }
 
+/* ------------------------------------------------------------ run lock */
+
+/* Rank 0 only. Take the run lock of path: an exclusive flock(2) on
+ * "PATH.lock", so that a second run on the same file is refused before it
+ * touches anything (MPI-IO takes no lock of its own, and HDF5 1.10 takes none
+ * through it, with or without HDF5_USE_FILE_LOCKING). The kernel drops the
+ * lock when its process dies, so a killed run never blocks the next one (its
+ * lock file stays, and is reused). Returns 0 with s->lockfd set, 0 with no
+ * lock where none can be had here (no folder: creating the file says why; a
+ * file system without flock: a warning), or -1 with msg set when another
+ * process holds the lock. */
+static int lock_take(bn_store *s, const char *path, char *msg) {
+    size_t plen = strlen(path);
+    char *lp = mallocCheck(plen + sizeof ".lock");
+    memcpy(lp, path, plen);
+    memcpy(lp + plen, ".lock", sizeof ".lock");
+    for (int tries = 0; tries < 8; tries++) {
+        int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) break;
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            int e = errno;
+            if (e == EWOULDBLOCK) {
+                char who[128] = "";
+                ssize_t r = pread(fd, who, sizeof who - 1, 0);
+                who[r > 0 ? r : 0] = 0;
+                who[strcspn(who, "\n")] = 0;
+                bn_h5_set_msg(msg, "%s is being written by another bneck run (%s holds the lock %s): two runs must not "
+                              "write one file; wait for that run to end, or give this one another --out", path,
+                              who[0] ? who : "a process", lp);
+                close(fd);
+                free(lp);
+                return -1;
+            }
+            bn_warn("%s: cannot lock %s (%s): a second run on this file at once would not be refused", path, lp,
+                    strerror(e));
+            close(fd);
+            break;
+        }
+        /* Still the file at lp? (The run that held it removes it as it ends.) */
+        struct stat a, b;
+        if (fstat(fd, &a) == 0 && stat(lp, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+            char who[128], host[64] = "";
+            if (gethostname(host, sizeof host) != 0) snprintf(host, sizeof host, "?");
+            host[sizeof host - 1] = 0;
+            int len = snprintf(who, sizeof who, "pid %ld on %s\n", (long)getpid(), host);
+            if (ftruncate(fd, 0) != 0 || pwrite(fd, who, (size_t)len, 0) != len) { /* the lock holds all the same */ }
+            s->lockfd = fd;
+            s->lockpath = lp;
+            return 0;
+        }
+        close(fd);
+    }
+    free(lp);
+    return 0;
+}
+
+/* Rank 0 only: drop the run lock (fd, lockpath lp, owned), removing the lock
+ * file first, while still held. */
+static void lock_release(int fd, char *lp) {
+    if (fd >= 0) {
+        if (lp) (void)unlink(lp);
+        close(fd);
+    }
+    free(lp);
+}
+
+/* Bytes to keep free beyond a file of n images for what closing a run adds
+ * (timing table, timeline, attributes). */
+static long long close_slack(size_t n, int ranks) { return (1LL << 20) + 65536LL * ranks + 32LL * (long long)n; }
+
+/* Rank 0 only. Reserve the disk space of file (s->path, or the
+ * PATH.partial it is being made as): its datasets are allocated
+ * in the file but not on disk (a sparse file), so a disk that is too small
+ * would otherwise show only when rows are written, or when closing, where a
+ * failed metadata write can leave parallel HDF5's ranks waiting on each
+ * other. fallocate(2) (FALLOC_FL_KEEP_SIZE) the whole file plus room for
+ * closing. Returns 0 (also where the file system cannot preallocate), or -1
+ * with msg set (no space, or quota). */
+static int reserve_space(bn_store *s, const char *file, char *msg) {
+    int fd = open(file, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return 0; /* HDF5 has it open: what it cannot do it reports */
+    struct stat sb;
+    int rc = 0;
+    if (fstat(fd, &sb) == 0) {
+        long long want = (long long)sb.st_size + close_slack(s->n, s->size);
+        if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)want) == 0) {
+            s->reserved = 1;
+        } else if (errno == ENOSPC || errno == EDQUOT) {
+            int e = errno;
+            bn_h5_set_msg(msg, "%s: no room for it on its file system (%s): %zu images need %.1f MiB; free space "
+                          "(or raise the quota) and rerun, or give an --out on another file system", s->path,
+                          strerror(e), s->n, (double)want / (1 << 20));
+            rc = -1;
+        }
+    }
+    close(fd);
+    return rc;
+}
+
+/* Rank 0 only, the file closed: give back what reserve_space kept beyond the
+ * end of s->path and closing did not use. Best effort. */
+static void release_space(bn_store *s) {
+    int fd = open(s->path, O_WRONLY | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0) return;
+    if (fstat(fd, &sb) == 0)
+        (void)fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, sb.st_size, (off_t)close_slack(s->n, s->size));
+    close(fd);
+}
+
 /* Release everything s holds, closing the file (collective when s->file is
  * open) and freeing s. */
 static void store_free(bn_store *s) {
@@ -204,6 +321,8 @@ static void store_free(bn_store *s) {
     bn_h5_close(&s->dxpl);
     bn_h5_close(&s->file);
     if (s->comm != MPI_COMM_NULL) mpiCheck(MPI_Comm_free(&s->comm));
+    if (s->reserved && s->path) release_space(s);
+    lock_release(s->lockfd, s->lockpath);
     free(s->path);
     free(s->st);
     free(s);
@@ -532,6 +651,51 @@ done:
     return rc;
 }
 
+/* Check the features of the rows marked done among [lo, hi) (this rank's
+ * share): readable, finite and not negative (a bottleneck is an average of
+ * ReLU outputs), and not all zero. Catches a file damaged after a crash (a
+ * block overwritten, or lost and read back as zeros) that HDF5's own checks
+ * of its metadata do not see. Independent. Returns 0 or -1 with msg set. */
+static int check_done_rows(bn_store *s, size_t lo, size_t hi, char *msg) {
+    enum { BLOCK = 256 }; /* rows read at a time: 2 MiB */
+    float *buf = NULL;
+    hid_t fs = -1, ms = -1;
+    int rc = 0;
+    for (size_t a = lo; a < hi && rc == 0; a += BLOCK) {
+        size_t b = hi - a < BLOCK ? hi : a + BLOCK, k;
+        for (k = a; k < b && s->st[k] != BN_ROW_DONE; k++) {}
+        if (k == b) continue; /* no done row here */
+        if (!buf) buf = mallocCheck((size_t)BLOCK * FEAT_DIM * sizeof *buf);
+        hsize_t start[2] = {a, 0}, count[2] = {b - a, FEAT_DIM};
+        if ((fs = H5Dget_space(s->d_features)) < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
+            (ms = H5Screate_simple(2, count, NULL)) < 0 ||
+            H5Dread(s->d_features, H5T_NATIVE_FLOAT, ms, fs, s->dxpl, buf) < 0) {
+            bn_h5_set_h5msg(msg, "%s: cannot read the features of images %zu to %zu: the file is damaged; remove it "
+                            "and run again, or use another --out", s->path, a, b - 1);
+            rc = -1;
+        }
+        for (size_t i = a; rc == 0 && i < b; i++) {
+            if (s->st[i] != BN_ROW_DONE) continue;
+            const float *row = buf + (i - a) * FEAT_DIM;
+            int bad = 0, nonzero = 0;
+            for (int j = 0; j < FEAT_DIM; j++) {
+                if (!isfinite(row[j]) || row[j] < 0) bad = 1;
+                if (row[j] != 0) nonzero = 1;
+            }
+            if (bad || !nonzero) {
+                bn_h5_set_msg(msg, "%s: image %zu is marked done but its features are %s: the file is damaged (after "
+                              "a crash?) and cannot be resumed; remove it and run again, or use another --out", s->path,
+                              i, bad ? "negative or not finite" : "all zero");
+                rc = -1;
+            }
+        }
+        bn_h5_close(&ms);
+        bn_h5_close(&fs);
+    }
+    free(buf);
+    return rc;
+}
+
 /* Collective. Check that s->file (just opened) is a bneck features file of
  * this version, identity and corpus; open its datasets; read the statuses;
  * replace the settings; flush. Returns 0 or -1 with the agreed message. */
@@ -654,11 +818,27 @@ static int resume_layout(bn_store *s, const bn_corpus *c, const bn_store_identit
     }
     for (size_t i = 0; ok && s->st && i < c->n; i++)
         if (s->st[i] > BN_ROW_FAILED) {
-            bn_h5_set_msg(msg, "%s: status of image %zu is %d, not 0, 1 or 2: the file is damaged", s->path, i, s->st[i]);
+            bn_h5_set_msg(msg, "%s: status of image %zu is %d, not 0, 1 or 2: the file is damaged; remove it and run "
+                          "again, or use another --out", s->path, i, s->st[i]);
             ok = 0;
         }
     if (bn_h5_agree(s->comm, ok, msg) < 0) goto done;
+    /* The rows marked done must hold features: each rank checks a share,
+     * or rank 0 all of them where the others keep no statuses (headless). */
+    {
+        int headless = s->st == NULL, any_headless = 0;
+        mpiCheck(MPI_Allreduce(&headless, &any_headless, 1, MPI_INT, MPI_MAX, s->comm));
+        size_t lo = c->n * (size_t)s->rank / (size_t)s->size, hi = c->n * (size_t)(s->rank + 1) / (size_t)s->size;
+        if (any_headless) lo = 0, hi = s->st ? c->n : 0;
+        if (check_done_rows(s, lo, hi, msg) < 0) ok = 0;
+    }
+    if (bn_h5_agree(s->comm, ok, msg) < 0) goto done;
     s->runs = (int)runs;
+
+    /* Room for this run, before anything is written: a metadata write that
+     * fails for want of space can leave the ranks waiting on each other. */
+    if (s->rank == 0 && reserve_space(s, s->path, msg) < 0) ok = 0;
+    if (bn_h5_agree(s->comm, ok, msg) < 0) goto done;
 
     /* This run's settings replace the last run's. */
     if (H5Adelete(s->file, "settings") < 0 && H5Aexists(s->file, "settings") != 0) {
@@ -690,13 +870,14 @@ bn_store *bn_store_open(const char *path, MPI_Comm comm, const bn_corpus *c, con
     bn_h5_quiet_on(&q);
     char msg[BN_H5_MSG_LEN] = "";
     char sha[65] = "";
-    int ok = 1, created = 0;
+    int ok = 1, created = 0, kind = 0; /* kind: 0 create, 1 resume (probe_path) */
     hid_t fapl = -1;
     char *cpath = NULL; /* where a new file is built: path + ".partial" */
     bn_store *s = callocCheck(1, sizeof *s);
     s->comm = MPI_COMM_NULL;
     s->file = s->d_features = s->d_status = s->d_code = s->d_reason = s->g_timing = s->t_reason = s->dxpl = -1;
     s->t_half = -1;
+    s->lockfd = -1;
     if (resumed) *resumed = 0;
     if (!settings) settings = "{}";
 
@@ -717,7 +898,10 @@ bn_store *bn_store_open(const char *path, MPI_Comm comm, const bn_corpus *c, con
         if (s->rank == 0) corpus_sha256(c, sha);
         mpiCheck(MPI_Bcast(sha, (int)sizeof sha, MPI_CHAR, 0, s->comm));
     }
-    int kind = 0;
+    /* The run lock first: a refused run must not touch the file (nor a
+     * PATH.partial being made by the run that holds it). */
+    if (s->rank == 0 && lock_take(s, path, msg) < 0) ok = 0;
+    if (bn_h5_agree(s->comm, ok, msg) < 0) goto fail;
     if (s->rank == 0 && (kind = probe_path(path, msg)) < 0) ok = 0;
     if (bn_h5_agree(s->comm, ok, msg) < 0) goto fail;
     mpiCheck(MPI_Bcast(&kind, 1, MPI_INT, 0, s->comm));
@@ -756,6 +940,16 @@ bn_store *bn_store_open(const char *path, MPI_Comm comm, const bn_corpus *c, con
                   "%s: cannot open the HDF5 file for writing (check it is writable and that no other program has it "
                   "open; on file systems without locking set HDF5_USE_FILE_LOCKING=FALSE)",
                   path);
+        int cut = strstr(msg, "truncated file") != NULL, sum = strstr(msg, "checksum") != NULL;
+        if (cut || sum) { /* damaged: cut short (a crash, a full disk, an unfinished copy), or overwritten */
+            char h5[BN_H5_MSG_LEN];
+            const char *d = strstr(msg, " [HDF5:");
+            snprintf(h5, sizeof h5, "%s", d ? d : "");
+            msg[0] = 0;
+            bn_h5_set_msg(msg, "%s: the file is %s and cannot be resumed; remove it and run again, or use another --out%s",
+                          path, cut ? "truncated (damaged by a crash, a full disk or an unfinished copy)"
+                                    : "damaged (its metadata fails its checksum)", h5);
+        }
         ok = 0;
     }
     /* Assumed: MPI_File_open (under H5Fcreate/H5Fopen) is collective and
@@ -767,6 +961,8 @@ bn_store *bn_store_open(const char *path, MPI_Comm comm, const bn_corpus *c, con
 
     if (kind == 0) {
         if (create_layout(s, c, id, settings, sha, msg) < 0) goto fail;
+        if (s->rank == 0 && reserve_space(s, cpath, msg) < 0) ok = 0;
+        if (bn_h5_agree(s->comm, ok, msg) < 0) goto fail;
         /* The layout is flushed: publish the file under its name. Open
          * handles follow the rename. */
         if (s->rank == 0 && rename(cpath, path) != 0) {
@@ -788,6 +984,11 @@ fail:
     {
         MPI_Comm keep = MPI_COMM_NULL;
         if (created && s->comm != MPI_COMM_NULL) mpiCheck(MPI_Comm_dup(s->comm, &keep));
+        /* The lock is dropped last, once PATH.partial is gone. */
+        int lockfd = s->lockfd;
+        char *lockpath = s->lockpath;
+        s->lockfd = -1;
+        s->lockpath = NULL;
         store_free(s);
         /* Leave no half-made file behind: a later run would refuse it. */
         if (keep != MPI_COMM_NULL) {
@@ -797,9 +998,14 @@ fail:
             mpiCheck(MPI_Barrier(keep));
             mpiCheck(MPI_Comm_free(&keep));
         }
+        lock_release(lockfd, lockpath);
     }
     if (resumed) *resumed = 0;
     free(cpath);
+    if (kind == 1 && strstr(msg, "checksum") && !strstr(msg, "damaged")) { /* HDF5 found its metadata corrupted */
+        size_t ml = strlen(msg);
+        snprintf(msg + ml, sizeof msg - ml, ": the file is damaged; remove it and run again, or use another --out");
+    }
     bn_h5_put_err(err, errlen, path, msg);
     bn_h5_quiet_off(&q);
     return NULL;

@@ -44,9 +44,17 @@
 #include <unistd.h>
 
 static volatile sig_atomic_t g_stop = 0; /* set by SIGTERM / SIGUSR1 */
+static char g_sigmsg[640];               /* what on_signal prints at once: how to resume */
+static size_t g_sigmsg_len;              /* its length; 0: print nothing */
 
+/* Said at once, since a launcher that lost another rank sends SIGTERM and
+ * then SIGKILL before this rank can report anything else. */
 static void on_signal(int sig) {
     (void)sig;
+    if (!g_stop && g_sigmsg_len) {
+        ssize_t w = write(STDERR_FILENO, g_sigmsg, g_sigmsg_len);
+        (void)w;
+    }
     g_stop = 1;
 }
 
@@ -503,7 +511,7 @@ static int open_store(run_t *R) {
     R->st = bn_store_open(cfg->out, R->comm, &R->c, &id, settings, &R->resumed, R->err, sizeof R->err);
     free(settings);
     if (!R->st) {
-        if (R->rank == 0) bn_error("use another --out, or remove the file to start over", "%s", R->err);
+        if (R->rank == 0) bn_error("use another --out, or (if no other run is writing it) remove the file to start over", "%s", R->err);
         return -1;
     }
     if (cfg->shard_count > 1 && bn_store_mark_shard(R->st, &R->shard, R->err, sizeof R->err)) {
@@ -538,7 +546,8 @@ static int open_store(run_t *R) {
             bn_info("resuming %s%s: %lld of %zu images done, %lld to go (%s)", cfg->out, what, R->ndone_before, R->c.n,
                     R->ntodo, prec);
         else
-            bn_info("extracting %zu images%s in %d classes on %d rank%s (%d thread%s each, batch %lld, %s) into %s", R->c.n,
+            bn_info("extracting %zu images%s in %d classes on %d rank%s (%d thread%s each, batch %lld, %s) into %s (if the "
+                    "job stops, the same command resumes it)", R->c.n,
                     what, R->c.nlabels, R->size, R->size == 1 ? "" : "s", R->es.threads, R->es.threads == 1 ? "" : "s",
                     cfg->eng.batch, prec, cfg->out);
     }
@@ -616,6 +625,9 @@ static int start_engine(run_t *R) {
 static void run_units(run_t *R) {
     const bn_extract_cfg *cfg = R->cfg;
     const int batch = (int)cfg->eng.batch;
+    int ml = snprintf(g_sigmsg, sizeof g_sigmsg, "[rank %d] signal received: stopping; the rows written so far are kept "
+                      "in %.400s: rerun the same command to resume\n", R->rank, cfg->out);
+    g_sigmsg_len = ml > 0 ? ((size_t)ml < sizeof g_sigmsg ? (size_t)ml : sizeof g_sigmsg - 1) : 0;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;

@@ -467,7 +467,9 @@ static void announce(const run_t *r) {
 }
 
 /* Load this rank's rows (agreeing on failure) and refuse non-finite
- * features, which would poison every rank's weights. */
+ * features, which would poison every rank's weights, and rows no network
+ * gives (negative, or all zero: a bottleneck is an average of ReLU outputs),
+ * which a file damaged after a crash holds. */
 static int load_checked_rows(run_t *r) {
     double t0 = bn_now();
     split_t *sp[3] = {&r->tr, &r->va, &r->te};
@@ -483,18 +485,29 @@ static int load_checked_rows(run_t *r) {
     r->me.test_rows = r->te.hi - r->te.lo;
     const int dim = r->dim;
     long long bad = -1;
+    int why = 0; /* 1 non-finite, 2 negative, 3 all zero */
     for (int k = 0; k < 3 && bad < 0; k++)
-        for (size_t j = 0; j < (size_t)(sp[k]->hi - sp[k]->lo) * (size_t)dim; j++)
-            if (!isfinite(sp[k]->x[j])) {
-                bad = sp[k]->row[sp[k]->lo + (long long)(j / (size_t)dim)];
-                break;
+        for (size_t i = 0; bad < 0 && i < (size_t)(sp[k]->hi - sp[k]->lo); i++) {
+            const float *x = sp[k]->x + i * (size_t)dim;
+            int nonzero = 0;
+            for (int j = 0; j < dim && !why; j++) {
+                if (!isfinite(x[j])) why = 1;
+                else if (x[j] < 0) why = 2;
+                if (x[j] != 0) nonzero = 1;
             }
+            if (!why && !nonzero) why = 3;
+            if (why) bad = sp[k]->row[sp[k]->lo + (long long)i];
+        }
     long long first_bad = bad < 0 ? LLONG_MAX : bad, any_bad = 0;
     mpiCheck(MPI_Allreduce(&first_bad, &any_bad, 1, MPI_LONG_LONG, MPI_MIN, r->comm));
     if (any_bad != LLONG_MAX) {
+        int w = bad == any_bad ? why : 0, wall = 0; /* why, from the rank holding that row */
+        mpiCheck(MPI_Allreduce(&w, &wall, 1, MPI_INT, MPI_MAX, r->comm));
+        static const char *what[4] = {"", "a non-finite feature", "a negative feature", "only zeros"};
         if (r->rank == 0)
-            bn_error("recompute that row: rerun bneck extract into a new file", "%s: row %lld holds a non-finite feature",
-                     r->o->features, any_bad);
+            bn_error("recompute that row: rerun bneck extract into a new file",
+                     "%s: row %lld holds %s, which no network gives: the file is damaged", r->o->features, any_bad,
+                     what[wall]);
         return -1;
     }
     return 0;
