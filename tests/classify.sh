@@ -20,12 +20,13 @@ PY=${PYTHON3:-/usr/bin/python3}
 "$PY" -c 'import numpy, h5py' 2>/dev/null || { echo "SKIP: numpy/h5py missing"; exit 77; }
 [ "$(id -u)" = 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+cd "$tmp"  # relative image paths: the split hashes the path as given, so it must not depend on mktemp
 mpi="${MPIEXEC:-mpirun --oversubscribe} --bind-to none"
 T="timeout 300"
 
 "$BNECK" mkweights "$tmp/w.h5" --seed 5 -q
 "$BNECK" mkcorpus "$tmp/c" --classes 3 --per-class 12 --seed 4 -q
-$T "$BNECK" extract --images "$tmp/c" --weights "$tmp/w.h5" --out "$tmp/f.h5" --threads 1 --progress none -q \
+$T "$BNECK" extract --images c --weights "$tmp/w.h5" --out "$tmp/f.h5" --threads 1 --progress none -q \
     > "$tmp/extract.log" 2>&1 || { cat "$tmp/extract.log"; fail "extract"; }
 
 # A classifier written with h5py straight from docs/classify.md (random
@@ -136,7 +137,7 @@ refused "other weights" "$sha2" "$BNECK" classify --weights "$tmp/w2.h5" --class
 grep -q "$sha1" "$tmp/ref.log" || fail "other weights: the classifier's hash is not shown"
 grep -q "other weights" "$tmp/ref.log" || fail "other weights: reason not given"
 refused "other weights, corpus mode" "$sha2" $mpi -n 2 "$BNECK" classify --weights "$tmp/w2.h5" \
-    --classifier "$tmp/cl.h5" --images "$tmp/c" --out "$tmp/never.csv"
+    --classifier "$tmp/cl.h5" --images c --out "$tmp/never.csv"
 [ ! -e "$tmp/never.csv" ] && [ ! -e "$tmp/never.csv.features.h5" ] || fail "a refused run left files"
 refused "other preprocess" "preprocess" "$BNECK" classify --weights "$tmp/w.h5" --classifier "$tmp/cl.h5" \
     --preprocess tf2015 "${imgs[0]}"
@@ -145,19 +146,19 @@ refused "features file as classifier" "did you pass the features file" "$BNECK" 
 refused "missing classifier" "$tmp/none.h5" "$BNECK" classify --weights "$tmp/w.h5" --classifier "$tmp/none.h5" \
     "${imgs[0]}"
 set +e
-"$BNECK" classify --weights "$tmp/w.h5" --classifier "$tmp/cl.h5" --images "$tmp/c" > /dev/null 2>&1
+"$BNECK" classify --weights "$tmp/w.h5" --classifier "$tmp/cl.h5" --images c > /dev/null 2>&1
 rc=$?
 set -e
 [ "$rc" = 2 ] || fail "corpus mode without --out: exit $rc, want 2"
 
 # ---- a corpus
 # 1 rank, reusing the features file made above (10/10 split): nothing is extracted.
-$T $mpi -n 1 "$BNECK" classify --weights "$tmp/w.h5" --classifier "$tmp/cl.h5" --images "$tmp/c" \
+$T $mpi -n 1 "$BNECK" classify --weights "$tmp/w.h5" --classifier "$tmp/cl.h5" --images c \
     --out "$tmp/p1.csv" --features "$tmp/f.h5" --threads 1 --progress none > "$tmp/p1.log" 2>&1 \
     || { cat "$tmp/p1.log"; fail "corpus mode, 1 rank"; }
 grep -q "^features: 0 done, 0 failed" "$tmp/p1.log" || fail "the existing features file was not reused: $(cat "$tmp/p1.log")"
 # 2 ranks, a new features file (the default name).
-$T $mpi -n 2 "$BNECK" classify --weights "$tmp/w.h5" --classifier "$tmp/cl.h5" --images "$tmp/c" \
+$T $mpi -n 2 "$BNECK" classify --weights "$tmp/w.h5" --classifier "$tmp/cl.h5" --images c \
     --out "$tmp/p2.csv" --threads 1 --batch 4 --progress none > "$tmp/p2.log" 2>&1 \
     || { cat "$tmp/p2.log"; fail "corpus mode, 2 ranks"; }
 cat "$tmp/p2.log"
@@ -212,7 +213,7 @@ PY
 
 # A rerun resumes the features file: nothing extracted, the same CSV.
 cp "$tmp/p2.csv" "$tmp/p2.first"
-$T $mpi -n 2 "$BNECK" classify --weights "$tmp/w.h5" --classifier "$tmp/cl.h5" --images "$tmp/c" \
+$T $mpi -n 2 "$BNECK" classify --weights "$tmp/w.h5" --classifier "$tmp/cl.h5" --images c \
     --out "$tmp/p2.csv" --threads 1 --batch 4 --progress none > "$tmp/p2b.log" 2>&1 \
     || { cat "$tmp/p2b.log"; fail "rerun"; }
 grep -q "resuming" "$tmp/p2b.log" && grep -q "^features: 0 done, 0 failed" "$tmp/p2b.log" \

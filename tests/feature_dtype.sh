@@ -15,13 +15,14 @@ PY=${PYTHON3:-/usr/bin/python3}
 "$PY" -c 'import numpy, h5py' 2>/dev/null || { echo "SKIP: numpy/h5py missing for $PY"; exit 77; }
 [ "$(id -u)" = 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+cd "$tmp"  # relative image paths: the split hashes the path as given, so it must not depend on mktemp
 launch="${MPIRUN_BIN:-mpirun} --oversubscribe -n"
 "$BNECK" mkweights "$tmp/w.h5" --seed 2 -q
 "$BNECK" mkcorpus "$tmp/c" --classes 3 --per-class 7 --seed 3 -q
-ex() { "$BNECK" extract --images "$tmp/c" --weights "$tmp/w.h5" --backend gemm --batch 4 --threads 1 --progress none -q "$@"; }
+ex() { "$BNECK" extract --images c --validation-percentage 25 --testing-percentage 25 --weights "$tmp/w.h5" --backend gemm --batch 4 --threads 1 --progress none -q "$@"; }
 ex --out "$tmp/f32.h5" > "$tmp/log" 2>&1 || { cat "$tmp/log"; fail "float32 extract"; }
 ex --out "$tmp/f16.h5" --feature-dtype float16 > "$tmp/log" 2>&1 || { cat "$tmp/log"; fail "float16 extract"; }
-timeout 300 $launch 3 "$BNECK" extract --images "$tmp/c" --weights "$tmp/w.h5" --backend gemm --batch 4 --threads 1 \
+timeout 300 $launch 3 "$BNECK" extract --images c --validation-percentage 25 --testing-percentage 25 --weights "$tmp/w.h5" --backend gemm --batch 4 --threads 1 \
     --progress none -q --out "$tmp/f16r3.h5" --feature-dtype float16 > "$tmp/log" 2>&1 || { cat "$tmp/log"; fail "float16 extract, 3 ranks"; }
 "$PY" - "$tmp" <<'PYEOF' || fail "float16 file"
 import h5py, numpy as np, sys

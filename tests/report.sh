@@ -29,6 +29,7 @@ PY=${PYTHON3:-/usr/bin/python3}
 command -v xmllint >/dev/null || { echo "SKIP: xmllint missing (apt-get install libxml2-utils)"; exit 77; }
 [ "$(id -u)" = 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+cd "$tmp"  # relative image paths: the split hashes the path as given, so it must not depend on mktemp
 mpi="${MPIEXEC:-mpirun --oversubscribe} --bind-to none"
 T="timeout 300"
 
@@ -38,7 +39,7 @@ printf '' > "$tmp/c/daisy/empty.jpg"
 printf 'not an image' > "$tmp/c/roses/text.jpg"
 src=$(ls "$tmp"/c/dandelion/*.jpg | head -n 1)
 head -c $(($(stat -c %s "$src") / 2)) "$src" > "$tmp/c/dandelion/cut.jpg"
-$T $mpi -n 2 "$BNECK" extract --images "$tmp/c" --weights "$tmp/w.h5" --out "$tmp/f.h5" --threads 1 --batch 4 \
+$T $mpi -n 2 "$BNECK" extract --images c --weights "$tmp/w.h5" --out "$tmp/f.h5" --threads 1 --batch 4 \
     --progress none --price-per-node-hour 0.952 > "$tmp/extract.log" 2>&1 || { cat "$tmp/extract.log"; fail "extract"; }
 grep -q '^run: .* s wall on 1 node, 2 ranks' "$tmp/extract.log" || fail "extract printed no run line: $(cat "$tmp/extract.log")"
 grep -q '^cost: .* at 0.952 per node-hour' "$tmp/extract.log" || fail "extract printed no cost line"
@@ -94,9 +95,9 @@ done
 grep -qE '^ +1 +[0-9]+ +[0-9]+ +[0-9.]+ ' "$tmp/r.txt" || fail "no timing row for rank 1"
 $T "$BNECK" report "$tmp/f.h5" --failed > "$tmp/rf.txt" 2>&1 || fail "report --failed"
 for b in daisy/empty.jpg roses/text.jpg dandelion/cut.jpg; do
-    grep -qF "$tmp/c/$b" "$tmp/rf.txt" || fail "--failed does not list $b: $(cat "$tmp/rf.txt")"
+    grep -qF "c/$b" "$tmp/rf.txt" || fail "--failed does not list $b: $(cat "$tmp/rf.txt")"
 done
-[ "$(grep -c "^  $tmp/c/.*	" "$tmp/rf.txt")" = 3 ] || fail "--failed lists other than 3 images"
+[ "$(grep -c "^  c/.*	" "$tmp/rf.txt")" = 3 ] || fail "--failed lists other than 3 images"
 
 # Figures and the page.
 $T "$BNECK" report "$tmp/f.h5" "$tmp/cl.h5" --svg "$tmp/svg" --png "$tmp/png" --html "$tmp/out/r.html" \
@@ -189,7 +190,7 @@ else
 fi
 
 # A run without a price: no cost, no error; the report can price it.
-$T "$BNECK" extract --images "$tmp/c" --weights "$tmp/w.h5" --out "$tmp/g.h5" --threads 1 --batch 8 --progress none \
+$T "$BNECK" extract --images c --weights "$tmp/w.h5" --out "$tmp/g.h5" --threads 1 --batch 8 --progress none \
     > "$tmp/g.log" 2>&1 || { cat "$tmp/g.log"; fail "extract without a price"; }
 grep -q 'cost: no price given' "$tmp/g.log" || fail "extract without a price: $(cat "$tmp/g.log")"
 $T "$BNECK" report "$tmp/g.h5" > "$tmp/g.txt" 2>&1 || fail "report of an unpriced run: $(cat "$tmp/g.txt")"
@@ -256,7 +257,7 @@ if [ -n "${BNECK_REPORT_KEEP:-}" ]; then mkdir -p "$BNECK_REPORT_KEEP" && cp -r 
 
 # A joined file: its one run is the join, which extracts nothing.
 for k in 0 1; do
-    $T "$BNECK" extract --images "$tmp/c" --weights "$tmp/w.h5" --out "$tmp/s$k.h5" --shard $k/2 --threads 1 \
+    $T "$BNECK" extract --images c --weights "$tmp/w.h5" --out "$tmp/s$k.h5" --shard $k/2 --threads 1 \
         --batch 8 --progress none -q > /dev/null 2>&1 || fail "extract shard $k"
 done
 $T "$BNECK" join --out "$tmp/j.h5" "$tmp/s0.h5" "$tmp/s1.h5" -q > /dev/null 2>&1 || fail "join"
