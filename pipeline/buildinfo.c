@@ -41,6 +41,7 @@ void bn_build_info(FILE *f) {
         fprintf(f, "  GPUs visible .... %d (%s)\n", ngpus, why);
     else
         fprintf(f, "  GPUs visible .... %d\n", ngpus);
+    fprintf(f, "  sanitizers ...... %s\n", BN_SANITIZERS_INFO);
     fprintf(f, "  configure args .. %s\n", BN_CONFIGURE_ARGS[0] ? BN_CONFIGURE_ARGS : "(none)");
     char table[1024];
     bn_backend_table_text(table, sizeof table);
