@@ -32,6 +32,10 @@ struct bn_feats_file {
 };
 
 /* Read all of 1-D dataset name (n elements of memory type mt) into buf. */
+/* Read the whole 1-D dataset name (n elements of memory type mt) into buf.
+ * With buf NULL, only check that it exists with n elements (so a size read
+ * from elsewhere in the file is checked before memory is allocated for it).
+ * 0, or -1 with msg set. */
 static int read_all(hid_t file, const char *path, const char *name, hid_t mt, hsize_t n, void *buf, char *msg) {
     hid_t d = -1, sp = -1;
     int rc = -1;
@@ -49,7 +53,7 @@ static int read_all(hid_t file, const char *path, const char *name, hid_t mt, hs
                       (unsigned long long)n);
         goto done;
     }
-    if (n > 0 && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+    if (buf && n > 0 && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
         bn_h5_set_h5msg(msg, "%s: cannot read dataset '%s'", path, name);
         goto done;
     }
@@ -502,6 +506,9 @@ int bn_feats_load_paths(bn_feats *f, char *err, size_t errlen) {
             bn_h5_set_msg(msg, "%s: path_offsets are not ascending at row %lld: the file is damaged", f->path, i);
             goto done;
         }
+    /* total comes from the file: check it against the dataset before
+     * allocating that much (a damaged offset could ask for exabytes). */
+    if (read_all(F->file, f->path, "path_bytes", H5T_NATIVE_UCHAR, (hsize_t)total, NULL, msg)) goto done;
     f->path_bytes = mallocCheck((size_t)total + 1);
     if (read_all(F->file, f->path, "path_bytes", H5T_NATIVE_UCHAR, (hsize_t)total, f->path_bytes, msg)) goto done;
     rc = 0;
