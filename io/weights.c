@@ -634,7 +634,7 @@ int bn_weights_read(const char *path, bn_raw_params *p, char *err, size_t errlen
     int rc = -1;
     char why[300];
 
-    bn_raw_alloc(p);
+    memset(p, 0, sizeof *p); /* the parameters (88 MB) are allocated once the layout is known good */
     if ((f = open_checked(path, err, errlen)) < 0) goto done;
 
     /* Weights files keep layer_names at the root; whole-model files
@@ -683,6 +683,7 @@ int bn_weights_read(const char *path, bn_raw_params *p, char *err, size_t errlen
     }
     order_layers(convs, nconv, K_CONV);
     order_layers(bns, nbn, K_BN);
+    bn_raw_alloc(p);
     for (int k = 0; k < BN_NCONV; k++)
         if (read_conv(root, path, k, &convs[k], &bns[k], &p->conv[k], err, errlen) < 0) goto done;
     rc = 0;
