@@ -27,15 +27,15 @@ esac
 # Cairo and json-c for the figures and files of bneck report and bneck cost,
 # xmllint and headless Chromium for the tests of those figures and pages,
 # Slurm with munge for the tests of slurm/*.sbatch on a private one-node cluster,
-# and MPICH with its parallel HDF5 for the second, MPICH-only test build
-# (--check-mpich); Open MPI stays Debian's default mpicc/mpirun.
+# MPICH with its parallel HDF5 for the second, MPICH-only test build
+# (--check-mpich), and clang with libFuzzer for the fuzz targets (.ci/fuzz); Open MPI stays Debian's default mpicc/mpirun.
 packages=(
     build-essential autoconf automake libtool pkg-config procps iproute2 util-linux
     slurm-wlm munge
     openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
     mpich libmpich-dev libhdf5-mpich-dev
     libopenblas-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev nettle-dev libdnnl-dev libinih-dev
-    libcairo2-dev libjson-c-dev fonts-dejavu-core libxml2-utils chromium
+    libcairo2-dev libjson-c-dev fonts-dejavu-core libxml2-utils chromium clang libclang-rt-dev
     python3 python3-numpy python3-h5py python3-torch python3-torchvision
 )
 
