@@ -31,7 +31,6 @@ struct bn_feats_file {
     hid_t t_half;    /* the float16 type for a float16 file (rows are read raw and converted), else -1 */
 };
 
-/* Read all of 1-D dataset name (n elements of memory type mt) into buf. */
 /* Read the whole 1-D dataset name (n elements of memory type mt) into buf.
  * With buf NULL, only check that it exists with n elements (so a size read
  * from elsewhere in the file is checked before memory is allocated for it).

@@ -1,6 +1,6 @@
 /* fuzz.c: libFuzzer targets for bneck's readers of outside input. One
  * source, one target per build: FUZZ_TARGET picks it (see Makefile.am,
- * --enable-fuzzers, and tests/fuzz.sh).
+ * --enable-fuzzers, and .ci/fuzz).
  *   1 decode     the image decoder (JPEG and PNG), from memory
  *   2 manifest   the manifest parser (the input is the manifest file)
  *   3 job        the job-file parser and resolver
