@@ -286,7 +286,7 @@ static int need_str_buf(hid_t f, const char *name, char *buf, size_t cap, char *
 /* Required integer attribute. 0 or -1 with msg set. */
 static int need_int(hid_t f, const char *name, long long *v, char *msg) {
     int r = bn_h5_attr_get_int(f, name, v, msg);
-    if (r > 0) bn_h5_set_msg(msg, "attribute '%s' is missing or not an integer: the file is damaged", name);
+    if (r > 0) bn_h5_set_msg(msg, "attribute '%s' is %s: the file is damaged", name, bn_h5_attr_why(f, name, 0));
     return r == 0 ? 0 : -1;
 }
 
@@ -398,7 +398,8 @@ static int read_contents(hid_t f, bn_classifier *c, char *msg) {
     int r = bn_h5_attr_get_str(f, "format", &fmt, msg);
     if (r < 0) goto done;
     if (r > 0) {
-        bn_h5_set_msg(msg, "not a bneck classifier: it has no 'format' attribute (an HDF5 file from another tool?)");
+        bn_h5_set_msg(msg, "not a bneck classifier: its 'format' attribute is %s (an HDF5 file from another tool?)",
+                      bn_h5_attr_why(f, "format", 1));
         goto done;
     }
     if (strcmp(fmt, BN_CLASSIFIER_FORMAT) != 0) {

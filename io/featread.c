@@ -88,8 +88,8 @@ static int read_meta(bn_feats *f, hid_t file, char *msg) {
             bn_h5_set_msg(msg, "%s: is a classifier (format 'bneck-classifier'), not a features file; give the "
                           "file bneck extract wrote", path);
         else
-            bn_h5_set_msg(msg, "%s: not a bneck features file (format attribute %s%s%s); give the file bneck extract wrote",
-                          path, r ? "missing" : "is '", r ? "" : fmt, r ? "" : "'");
+            bn_h5_set_msg(msg, "%s: not a bneck features file (format attribute %s%.200s%s); give the file bneck extract wrote",
+                          path, r ? bn_h5_attr_why(file, "format", 1) : "is '", r ? "" : fmt, r ? "" : "'");
         free(fmt);
         return -1;
     }
@@ -545,8 +545,19 @@ int bn_feats_read_runs(bn_feats *f, bn_feats_run **runs, int *nruns, char *err, 
     hid_t g = -1, d = -1;
     *runs = NULL;
     *nruns = 0;
+    /* A file that records no finished run (attribute runs 0 or absent, as a
+     * file written by another tool may be) needs no timing group. */
+    if (H5Lexists(f->file->file, "timing", H5P_DEFAULT) <= 0) {
+        long long nr = 0;
+        if (bn_h5_attr_get_int(f->file->file, "runs", &nr, msg) >= 0 && nr == 0) {
+            rc = 0;
+            goto done;
+        }
+        bn_h5_set_msg(msg, "group 'timing' is missing but attribute 'runs' says %lld runs: the file is damaged", nr);
+        goto done;
+    }
     if ((g = H5Gopen2(f->file->file, "timing", H5P_DEFAULT)) < 0) {
-        bn_h5_set_h5msg(msg, "group 'timing' is missing: the file is damaged");
+        bn_h5_set_h5msg(msg, "cannot open group 'timing': the file is damaged");
         goto done;
     }
     H5G_info_t gi;

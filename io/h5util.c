@@ -262,6 +262,11 @@ done:
     return rc;
 }
 
+const char *bn_h5_attr_why(hid_t loc, const char *name, int want_str) {
+    if (H5Aexists(loc, name) <= 0) return "missing";
+    return want_str ? "not a single text value" : "not a single integer";
+}
+
 int bn_h5_attr_get_int(hid_t loc, const char *name, long long *v, char *msg) {
     return attr_get_num(loc, name, H5T_NATIVE_LLONG, 0, v, msg);
 }

@@ -62,6 +62,9 @@ int bn_h5_attr_put_str(hid_t loc, const char *name, const char *value, char *msg
 int bn_h5_attr_put_int(hid_t loc, const char *name, hid_t ftype, long long value, int create, char *msg);
 int bn_h5_attr_get_str(hid_t loc, const char *name, char **out, char *msg);
 int bn_h5_attr_get_int(hid_t loc, const char *name, long long *v, char *msg);
+/* Why a get_* call returned 1: "missing" when loc has no attribute name,
+ * else "not a single text value" (want_str) or "not a single integer". */
+const char *bn_h5_attr_why(hid_t loc, const char *name, int want_str);
 /* Float64 attributes: get_double also takes an integer attribute. */
 int bn_h5_attr_get_double(hid_t loc, const char *name, double *v, char *msg);
 int bn_h5_attr_put_double(hid_t loc, const char *name, double v, char *msg);

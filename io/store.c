@@ -712,8 +712,8 @@ static int resume_layout(bn_store *s, const bn_corpus *c, const bn_store_identit
         ok = 0;
     else if (r > 0 || strcmp(fmt, BN_STORE_FORMAT) != 0) {
         if (r > 0)
-            bn_h5_set_msg(msg, "%s: not a bneck features file (an HDF5 file without a 'format' attribute); use another "
-                    "--out", s->path);
+            bn_h5_set_msg(msg, "%s: not a bneck features file (an HDF5 file whose 'format' attribute is %s); use another "
+                    "--out", s->path, bn_h5_attr_why(s->file, "format", 1));
         else
             bn_h5_set_msg(msg, "%s: not a bneck features file (its format is '%.200s', not '%s'); use another --out", s->path,
                     fmt, BN_STORE_FORMAT);

@@ -85,16 +85,28 @@ static const char *code_name(int code) {
 /* ------------------------------------------------------------ loading */
 
 /* The "format" attribute of an HDF5 file, or "" (not HDF5, or none). */
-static void file_format(const char *path, char *out, size_t len) {
+static void file_format(const char *path, char *out, size_t len, char *why, size_t wlen) {
     out[0] = 0;
+    snprintf(why, wlen, "not an HDF5 file");
     bn_h5_quiet q;
     bn_h5_quiet_on(&q);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f >= 0) {
         char *v = NULL, msg[BN_H5_MSG_LEN] = "";
-        if (bn_h5_attr_get_str(f, "format", &v, msg) == 0) snprintf(out, len, "%s", v);
+        int r = bn_h5_attr_get_str(f, "format", &v, msg);
+        if (r == 0) {
+            snprintf(out, len, "%s", v);
+            snprintf(why, wlen, "its format is '%.100s', another tool's", v);
+        } else if (r > 0)
+            snprintf(why, wlen, "an HDF5 file whose 'format' attribute is %s", bn_h5_attr_why(f, "format", 1));
+        else
+            snprintf(why, wlen, "cannot read its 'format' attribute");
         free(v);
         H5Fclose(f);
+    } else {
+        struct stat st;
+        if (stat(path, &st) == 0 && bn_h5_signature(path, (long long)st.st_size) > 0)
+            snprintf(why, wlen, "cannot open as HDF5 (truncated or damaged?)");
     }
     bn_h5_quiet_off(&q);
 }
@@ -171,8 +183,8 @@ static int load_all(report_t *R) {
                      strerror(errno));
             return -1;
         }
-        char fmt[64];
-        file_format(p, fmt, sizeof fmt);
+        char fmt[64], why[256];
+        file_format(p, fmt, sizeof fmt, why, sizeof why);
         if (!strcmp(fmt, BN_STORE_FORMAT)) {
             if (load_features(R, &R->feats[R->nfeats++], p)) return -1;
         } else if (!strcmp(fmt, BN_CLASSIFIER_FORMAT)) {
@@ -185,8 +197,7 @@ static int load_all(report_t *R) {
             R->ncls++;
         } else {
             bn_error("bneck report reads features files (bneck extract) and classifiers (bneck train)",
-                     "%s: not a bneck features or classifier file (%s)", p,
-                     fmt[0] ? "its format attribute is another tool's" : "not HDF5, or no format attribute");
+                     "%s: not a bneck features or classifier file (%s)", p, why);
             return -1;
         }
     }
