@@ -229,6 +229,21 @@ expect_error "$T/empty.h5" "$T/empty.h5: not an HDF5 file"
 head -c $(( $(stat -c %s "$T/good.h5") / 2 )) "$T/good.h5" > "$T/half.h5"
 expect_error "$T/half.h5" "$T/half.h5: cannot open as HDF5 (truncated or damaged?)"
 expect_error "$T/absent.h5" "$T/absent.h5: cannot open: No such file or directory"
+# Random bytes (seeded, so every run sees the same): a whole file of them,
+# the good superblock followed by noise, and 2 MB of noise in the middle of
+# the good file (where the parameters of the middle layers lie).
+"$PY" - "$T/good.h5" "$T" <<'EOF' || fail "writing the random-byte files"
+import random, sys
+src, d = sys.argv[1:3]
+r = random.Random(5)
+good = open(src, 'rb').read()
+open(d + '/random.h5', 'wb').write(r.randbytes(100000))
+open(d + '/noise.h5', 'wb').write(good[:2048] + r.randbytes(len(good) - 2048))
+open(d + '/middle.h5', 'wb').write(good[:4000000] + r.randbytes(2000000) + good[6000000:])
+EOF
+expect_error "$T/random.h5" "$T/random.h5: not an HDF5 file"
+expect_error "$T/noise.h5" "$T/noise.h5: cannot open as HDF5 (truncated or damaged?)"
+expect_error "$T/middle.h5" "(truncated or damaged file?)"
 
 # ---------------------------------------------------------------- damaged
 edit nodataset
