@@ -335,6 +335,17 @@ static hid_t open_dset(hid_t f, const char *name, H5T_class_t cls, int rank, con
                 want);
         goto fail;
     }
+    {
+        unsigned long long have = 0, need = 0, np = 1;
+        for (int k = 0; k < rank; k++) np *= (unsigned long long)dims[k];
+        int r2 = bn_h5_storage_short(d, np, &have, &need, msg);
+        if (r2 < 0) goto fail;
+        if (r2) {
+            bn_h5_set_msg(msg, "dataset '%s' stores %llu bytes but its shape needs %llu: the file is truncated or damaged",
+                          name, have, need);
+            goto fail;
+        }
+    }
     bn_h5_close(&sp);
     *type = t;
     return d;
@@ -470,8 +481,8 @@ static int read_contents(hid_t f, bn_classifier *c, char *msg) {
 
     /* W (dim, C) -> Wt (C, dim); b (C). */
     hsize_t dW[2] = {(hsize_t)dim, (hsize_t)C}, dC = (hsize_t)C, dCC[2] = {(hsize_t)C, (hsize_t)C};
-    W = mallocCheck((size_t)dim * (size_t)C * sizeof *W);
     if ((d = open_dset(f, "W", H5T_FLOAT, 2, dW, &t, msg)) < 0) goto done;
+    W = mallocCheck((size_t)dim * (size_t)C * sizeof *W);
     if (H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, W) < 0) {
         bn_h5_set_h5msg(msg, "cannot read dataset 'W'");
         goto done;
@@ -488,8 +499,8 @@ static int read_contents(hid_t f, bn_classifier *c, char *msg) {
             }
             c->Wt[(size_t)k * dim + i] = v;
         }
-    c->b = mallocCheck((size_t)C * sizeof *c->b);
     if ((d = open_dset(f, "b", H5T_FLOAT, 1, &dC, &t, msg)) < 0) goto done;
+    c->b = mallocCheck((size_t)C * sizeof *c->b);
     if (H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, c->b) < 0) {
         bn_h5_set_h5msg(msg, "cannot read dataset 'b'");
         goto done;
@@ -503,10 +514,9 @@ static int read_contents(hid_t f, bn_classifier *c, char *msg) {
         }
 
     /* label_names (C). */
+    if ((d = open_dset(f, "label_names", H5T_STRING, 1, &dC, &t, msg)) < 0) goto done;
     c->labels = callocCheck((size_t)C, sizeof *c->labels);
-    if ((d = open_dset(f, "label_names", H5T_STRING, 1, &dC, &t, msg)) < 0 ||
-        read_strings(d, t, "label_names", (size_t)C, c->labels, msg) < 0)
-        goto done;
+    if (read_strings(d, t, "label_names", (size_t)C, c->labels, msg) < 0) goto done;
     bn_h5_close(&t);
     bn_h5_close(&d);
     for (int k = 0; k < C; k++)
@@ -536,6 +546,14 @@ static int read_contents(hid_t f, bn_classifier *c, char *msg) {
                 bn_h5_set_msg(msg, "dataset 'history' has no field '%s': the file is damaged", fields[j]);
                 goto done;
             }
+        unsigned long long have = 0, need = 0;
+        int r2 = bn_h5_storage_short(d, n, &have, &need, msg);
+        if (r2 < 0) goto done;
+        if (r2) {
+            bn_h5_set_msg(msg, "dataset 'history' stores %llu bytes but its %llu entries need %llu: the file is "
+                          "truncated or damaged", have, (unsigned long long)n, need);
+            goto done;
+        }
         c->nhistory = (long long)n;
         c->history = callocCheck(n ? n : 1, sizeof *c->history);
         if ((thm = history_type(0)) < 0 || (n && H5Dread(d, thm, H5S_ALL, H5S_ALL, H5P_DEFAULT, c->history) < 0)) {
@@ -547,8 +565,8 @@ static int read_contents(hid_t f, bn_classifier *c, char *msg) {
     }
 
     /* confusion (C, C). */
-    c->confusion = mallocCheck((size_t)C * (size_t)C * sizeof *c->confusion);
     if ((d = open_dset(f, "confusion", H5T_INTEGER, 2, dCC, &t, msg)) < 0) goto done;
+    c->confusion = mallocCheck((size_t)C * (size_t)C * sizeof *c->confusion);
     if (H5Dread(d, H5T_NATIVE_LLONG, H5S_ALL, H5S_ALL, H5P_DEFAULT, c->confusion) < 0) {
         bn_h5_set_h5msg(msg, "cannot read dataset 'confusion'");
         goto done;

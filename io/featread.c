@@ -52,6 +52,14 @@ static int read_all(hid_t file, const char *path, const char *name, hid_t mt, hs
                       (unsigned long long)n);
         goto done;
     }
+    unsigned long long have = 0, need = 0;
+    int r = bn_h5_storage_short(d, n, &have, &need, msg);
+    if (r != 0) {
+        if (r > 0)
+            bn_h5_set_msg(msg, "%s: dataset '%s' stores %llu bytes but its %llu elements need %llu: the file is truncated "
+                          "or damaged", path, name, have, (unsigned long long)n, need);
+        goto done;
+    }
     if (buf && n > 0 && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
         bn_h5_set_h5msg(msg, "%s: cannot read dataset '%s'", path, name);
         goto done;
@@ -195,6 +203,11 @@ static int read_meta(bn_feats *f, hid_t file, char *msg) {
         f->shard.first = sh[2];
         f->shard.corpus_n = sh[3];
     }
+    /* Shapes and storage first: a damaged shape must not decide an allocation. */
+    if (read_all(file, path, "status", H5T_NATIVE_UCHAR, (hsize_t)n, NULL, msg) ||
+        read_all(file, path, "split", H5T_NATIVE_UCHAR, (hsize_t)n, NULL, msg) ||
+        read_all(file, path, "label", H5T_NATIVE_INT, (hsize_t)n, NULL, msg))
+        return -1;
     f->status = mallocCheck((size_t)n + 1);
     f->split = mallocCheck((size_t)n + 1);
     f->label = mallocCheck(sizeof(int) * ((size_t)n + 1));

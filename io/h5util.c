@@ -288,6 +288,27 @@ int bn_h5_attr_put_double(hid_t loc, const char *name, double v, char *msg) {
     return rc;
 }
 
+int bn_h5_storage_short(hid_t d, unsigned long long npoints, unsigned long long *have, unsigned long long *need,
+                        char *msg) {
+    hid_t t = H5Dget_type(d), dcpl = H5Dget_create_plist(d);
+    int rc = -1;
+    size_t esz = t >= 0 ? H5Tget_size(t) : 0;
+    int nf = dcpl >= 0 ? H5Pget_nfilters(dcpl) : -1;
+    if (t < 0 || dcpl < 0 || esz == 0 || nf < 0) {
+        bn_h5_set_h5msg(msg, "cannot read a dataset's type or layout");
+        goto done;
+    }
+    *have = (unsigned long long)H5Dget_storage_size(d);
+    /* Saturate instead of overflowing: no file holds 2^64 bytes. */
+    *need = npoints > ULLONG_MAX / esz ? ULLONG_MAX : npoints * esz;
+    unsigned long long floor = nf > 0 ? *need / 1000 : *need;
+    rc = *have < floor;
+done:
+    bn_h5_close(&dcpl);
+    bn_h5_close(&t);
+    return rc;
+}
+
 int bn_h5_signature(const char *path, long long size) {
     FILE *f = fopen(path, "rb");
     if (!f) return -1;

@@ -41,6 +41,15 @@ void bn_h5_quiet_off(const bn_h5_quiet *q); /* restore */
  * -1 when it cannot be opened (errno says why). */
 int bn_h5_signature(const char *path, long long size);
 
+/* Does dataset d store as many bytes as its shape needs? A damaged shape
+ * (or one written but never filled) would otherwise have a reader allocate
+ * what the shape claims. 0 when the storage is enough: at least npoints
+ * elements of the file type, or a thousandth of that for a filtered
+ * (compressed) dataset; 1 when it is short, with the bytes it stores and
+ * needs in *have and *need; -1 on an HDF5 failure (msg set). */
+int bn_h5_storage_short(hid_t d, unsigned long long npoints, unsigned long long *have, unsigned long long *need,
+                        char *msg);
+
 /* Write a whole file so that path never holds half of one: create
  * "path.partial" (HDF5 1.8 format, no object times, so equal contents give
  * equal bytes), let fill(f, arg, msg) write the contents, close it and

@@ -113,6 +113,33 @@ with h5py.File('tool.h5', 'w') as f:
     f['label_names'] = np.array([b'alpha', b'beta', b'gamma'])
 # The same, but claiming runs it has no timing tables for.
 copy_with('tool.h5', 'toolruns.h5', runs=np.int64(2))
+
+# Shapes that claim more than the file stores (a damaged dataspace, or a
+# dataset created and never written): refused before any allocation.
+def rewrite(src, dst, name, make):
+    shutil.copy(src, dst)
+    with h5py.File(dst, 'a') as f:
+        del f[name]
+        make(f)
+h = h5py.File('c.h5', 'r')['history'][...]
+rewrite('c.h5', 'chist_huge.h5', 'history', lambda f: f.create_dataset('history', shape=(10**12,), dtype=h.dtype, chunks=(1000,)))
+rewrite('f.h5', 'fstatus_huge.h5', 'status', lambda f: f.create_dataset('status', shape=(10**12,), dtype='u1', chunks=(4096,)))
+with h5py.File('fstatus_huge.h5', 'a') as f:
+    f.attrs['n_images'] = np.int64(10**12)
+# History tables whose fields have other types: float32 steps convert; text
+# steps cannot.
+other = [('train_accuracy', 'f8'), ('cross_entropy', 'f8'), ('validation_accuracy', 'f8'), ('validation_n', 'i8')]
+def history_as(dst, step_type):
+    def make(f):
+        a = np.zeros(h.shape, np.dtype([('step', step_type)] + other))
+        for n in a.dtype.names[1:]:
+            a[n] = h[n]
+        if step_type != 'S8':
+            a['step'] = h['step']
+        f['history'] = a
+    rewrite('c.h5', dst, 'history', make)
+history_as('chist_f32.h5', 'f4')
+history_as('chist_text.h5', 'S8')
 EOF
 
 # ---------------------------------------------------------------- refused as features
@@ -157,6 +184,17 @@ expect 1 "f.h5: not a bneck classifier: format is 'bneck-features'; did you pass
     "$BNECK" classify --classifier f.h5 --weights w.h5 corpus
 expect 1 "cv2.h5: unknown bneck-classifier version 2" "$BNECK" report cv2.h5
 expect 1 "cvstr.h5: attribute 'version' is not a single integer" "$BNECK" report cvstr.h5
+
+# ---------------------------------------------------------------- shapes beyond the storage
+expect 1 "chist_huge.h5: dataset 'history' stores 0 bytes but its 1000000000000 entries need 40000000000000: the file is truncated or damaged" \
+    "$BNECK" classify --classifier chist_huge.h5 --weights w.h5 corpus
+expect 1 "chist_huge.h5: dataset 'history' stores 0 bytes" "$BNECK" report chist_huge.h5
+expect 1 "fstatus_huge.h5: dataset 'status' stores 0 bytes but its 1000000000000 elements need 1000000000000" \
+    $two "$BNECK" train --features fstatus_huge.h5 --out o.h5
+expect 1 "fstatus_huge.h5: dataset 'status' stores 0 bytes" "$BNECK" report fstatus_huge.h5
+expect 1 "chist_text.h5: cannot read dataset 'history'" "$BNECK" report chist_text.h5
+ok "$BNECK" report chist_f32.h5
+grep -q "chist_f32.h5: classifier, 3 classes" out || { cat out; fail "report chist_f32.h5: no classifier summary"; }
 
 # ---------------------------------------------------------------- read
 # Variable-length format attributes, and unknown additions to version 1.

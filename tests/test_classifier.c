@@ -281,7 +281,7 @@ int main(void) {
         p = tpath("plain.h5");
         f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
         H5Fclose(f);
-        expect_refused(p, "no 'format'", "plain HDF5");
+        expect_refused(p, "'format' attribute is missing", "plain HDF5");
         /* Another format. */
         p = valid_copy(&a, "other.h5");
         f = open_rw(p);
