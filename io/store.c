@@ -652,18 +652,19 @@ done:
 }
 
 /* Check the features of the rows marked done among [lo, hi) (this rank's
- * share): readable, finite and not negative (a bottleneck is an average of
- * ReLU outputs), and not all zero. Catches a file damaged after a crash (a
- * block overwritten, or lost and read back as zeros) that HDF5's own checks
- * of its metadata do not see. Independent. Returns 0 or -1 with msg set. */
-static int check_done_rows(bn_store *s, size_t lo, size_t hi, char *msg) {
+ * share; st[i - lo] is row i's status): readable, finite and not negative
+ * (a bottleneck is an average of ReLU outputs), and not all zero. Catches a
+ * file damaged after a crash (a block overwritten, or lost and read back as
+ * zeros) that HDF5's own checks of its metadata do not see. Independent.
+ * Returns 0 or -1 with msg set. */
+static int check_done_rows(bn_store *s, const unsigned char *st, size_t lo, size_t hi, char *msg) {
     enum { BLOCK = 256 }; /* rows read at a time: 2 MiB */
     float *buf = NULL;
     hid_t fs = -1, ms = -1;
     int rc = 0;
     for (size_t a = lo; a < hi && rc == 0; a += BLOCK) {
         size_t b = hi - a < BLOCK ? hi : a + BLOCK, k;
-        for (k = a; k < b && s->st[k] != BN_ROW_DONE; k++) {}
+        for (k = a; k < b && st[k - lo] != BN_ROW_DONE; k++) {}
         if (k == b) continue; /* no done row here */
         if (!buf) buf = mallocCheck((size_t)BLOCK * FEAT_DIM * sizeof *buf);
         hsize_t start[2] = {a, 0}, count[2] = {b - a, FEAT_DIM};
@@ -675,7 +676,7 @@ static int check_done_rows(bn_store *s, size_t lo, size_t hi, char *msg) {
             rc = -1;
         }
         for (size_t i = a; rc == 0 && i < b; i++) {
-            if (s->st[i] != BN_ROW_DONE) continue;
+            if (st[i - lo] != BN_ROW_DONE) continue;
             const float *row = buf + (i - a) * FEAT_DIM;
             int bad = 0, nonzero = 0;
             for (int j = 0; j < FEAT_DIM; j++) {
@@ -823,14 +824,30 @@ static int resume_layout(bn_store *s, const bn_corpus *c, const bn_store_identit
             ok = 0;
         }
     if (bn_h5_agree(s->comm, ok, msg) < 0) goto done;
-    /* The rows marked done must hold features: each rank checks a share,
-     * or rank 0 all of them where the others keep no statuses (headless). */
+    /* The rows marked done must hold features: each rank checks a share
+     * (at 10M done rows that is 82 GB to read: one reader would make a
+     * resume slow to start). A rank that keeps no statuses (headless) reads
+     * those of its share from the file. */
     {
-        int headless = s->st == NULL, any_headless = 0;
-        mpiCheck(MPI_Allreduce(&headless, &any_headless, 1, MPI_INT, MPI_MAX, s->comm));
         size_t lo = c->n * (size_t)s->rank / (size_t)s->size, hi = c->n * (size_t)(s->rank + 1) / (size_t)s->size;
-        if (any_headless) lo = 0, hi = s->st ? c->n : 0;
-        if (check_done_rows(s, lo, hi, msg) < 0) ok = 0;
+        unsigned char *share = NULL;
+        const unsigned char *st = s->st ? s->st + lo : NULL;
+        if (!st && hi > lo) {
+            share = mallocCheck(hi - lo);
+            hsize_t start = lo, cnt = hi - lo;
+            hid_t fs = H5Dget_space(s->d_status), ms = -1;
+            if (fs < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &cnt, NULL) < 0 ||
+                (ms = H5Screate_simple(1, &cnt, NULL)) < 0 ||
+                H5Dread(s->d_status, H5T_NATIVE_UCHAR, ms, fs, s->dxpl, share) < 0) {
+                bn_h5_set_h5msg(msg, "%s: cannot read dataset 'status'", s->path);
+                ok = 0;
+            }
+            bn_h5_close(&ms);
+            bn_h5_close(&fs);
+            st = share;
+        }
+        if (ok && hi > lo && check_done_rows(s, st, lo, hi, msg) < 0) ok = 0;
+        free(share);
     }
     if (bn_h5_agree(s->comm, ok, msg) < 0) goto done;
     s->runs = (int)runs;
