@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -286,6 +287,88 @@ int bn_h5_attr_put_double(hid_t loc, const char *name, double v, char *msg) {
     bn_h5_close(&a);
     bn_h5_close(&sp);
     return rc;
+}
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BN_GUARD_OFF 1
+#endif
+#endif
+#if defined(BN_SANITIZERS) || defined(__SANITIZE_ADDRESS__)
+#define BN_GUARD_OFF 1
+#endif
+
+static char guard_msg[1024];         /* the line the handler writes, made at begin */
+static size_t guard_len;             /* its length */
+static struct sigaction guard_old[2]; /* the SIGSEGV and SIGBUS handlers before begin */
+static int guard_on;                 /* between begin and end */
+
+static char guard_slow[1024];         /* the line for a read that takes too long */
+static size_t guard_slow_len;         /* its length */
+static struct sigaction guard_old_alrm; /* the SIGALRM handler before begin */
+
+static void guard_handler(int sig) {
+    ssize_t w = write(2, guard_msg, guard_len); /* async-signal-safe; nothing to do if it fails */
+    (void)w;
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void guard_alarm(int sig) {
+    (void)sig;
+    ssize_t w = write(2, guard_slow, guard_slow_len);
+    (void)w;
+    _exit(1);
+}
+
+void bn_h5_guard_begin(const char *path, const char *what) {
+#ifndef BN_GUARD_OFF
+    if (guard_on) return;
+    int n = snprintf(guard_msg, sizeof guard_msg,
+                     "[rank %d] error: %.400s: the HDF5 library crashed reading this %s file, which is damaged in a "
+                     "way HDF5 does not check\n[rank %d]   hint: get a good copy of the file (h5dump -H shows "
+                     "what HDF5 can still read)\n",
+                     bn_log_rank(), path ? path : "?", what, bn_log_rank());
+    guard_len = n < 0 ? 0 : (size_t)n < sizeof guard_msg ? (size_t)n : sizeof guard_msg - 1;
+    /* A time limit too: HDF5 can also loop on a damaged heap. A good file
+     * reads in about a second; BNECK_READ_TIMEOUT (seconds, 0 for none)
+     * changes the limit of 300 s. */
+    const char *ev = getenv("BNECK_READ_TIMEOUT");
+    long limit = ev && *ev ? strtol(ev, NULL, 10) : 300;
+    if (limit < 0) limit = 0;
+    n = snprintf(guard_slow, sizeof guard_slow,
+                 "[rank %d] error: %.400s: reading this %s file took over %ld s: the HDF5 library is looping on a "
+                 "damaged structure in it\n[rank %d]   hint: get a good copy of the file (on a very slow file system, "
+                 "raise the limit with BNECK_READ_TIMEOUT=SECONDS)\n",
+                 bn_log_rank(), path ? path : "?", what, limit, bn_log_rank());
+    guard_slow_len = n < 0 ? 0 : (size_t)n < sizeof guard_slow ? (size_t)n : sizeof guard_slow - 1;
+    struct sigaction sa, sb;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = guard_handler;
+    sigemptyset(&sa.sa_mask);
+    memset(&sb, 0, sizeof sb);
+    sb.sa_handler = guard_alarm;
+    sigemptyset(&sb.sa_mask);
+    if (sigaction(SIGSEGV, &sa, &guard_old[0]) == 0 && sigaction(SIGBUS, &sa, &guard_old[1]) == 0 &&
+        sigaction(SIGALRM, &sb, &guard_old_alrm) == 0) {
+        guard_on = 1;
+        if (limit > 0) alarm((unsigned)limit);
+    }
+#else
+    (void)path;
+    (void)what;
+#endif
+}
+
+void bn_h5_guard_end(void) {
+#ifndef BN_GUARD_OFF
+    if (!guard_on) return;
+    alarm(0);
+    sigaction(SIGALRM, &guard_old_alrm, NULL);
+    sigaction(SIGSEGV, &guard_old[0], NULL);
+    sigaction(SIGBUS, &guard_old[1], NULL);
+    guard_on = 0;
+#endif
 }
 
 int bn_h5_storage_short(hid_t d, unsigned long long npoints, unsigned long long *have, unsigned long long *need,

@@ -47,6 +47,18 @@ int bn_h5_signature(const char *path, long long size);
  * elements of the file type, or a thousandth of that for a filtered
  * (compressed) dataset; 1 when it is short, with the bytes it stores and
  * needs in *have and *need; -1 on an HDF5 failure (msg set). */
+/* A crash guard around the reading of a file a user gave. HDF5 1.10 does
+ * not check every structure it reads: a damaged global heap (the
+ * variable-length strings of a Keras weights file) can make it crash with
+ * SIGSEGV or SIGBUS. Between begin and end such a crash prints one line
+ * that names path and what it is ("weights"), then ends the process by the
+ * same signal; a read that takes longer than BNECK_READ_TIMEOUT seconds
+ * (default 300; HDF5 can loop on such a heap too) prints a line and exits
+ * with status 1. Not nested. In sanitizer and fuzzer builds it does nothing,
+ * so that their own reports stay whole. */
+void bn_h5_guard_begin(const char *path, const char *what);
+void bn_h5_guard_end(void);
+
 int bn_h5_storage_short(hid_t d, unsigned long long npoints, unsigned long long *have, unsigned long long *need,
                         char *msg);
 

@@ -13,6 +13,7 @@
  * own error printing silenced: every failure becomes one line in err.
  */
 #include "io/weights.h"
+#include "io/h5util.h"
 #include "net/graph.h"
 #include "pipeline/log.h"
 
@@ -635,6 +636,7 @@ int bn_weights_read(const char *path, bn_raw_params *p, char *err, size_t errlen
     char why[300];
 
     memset(p, 0, sizeof *p); /* the parameters (88 MB) are allocated once the layout is known good */
+    bn_h5_guard_begin(path, "weights");
     if ((f = open_checked(path, err, errlen)) < 0) goto done;
 
     /* Weights files keep layer_names at the root; whole-model files
@@ -697,6 +699,7 @@ done:
         rc = -1;
     }
     if (rc < 0) bn_raw_free(p);
+    bn_h5_guard_end();
     h5_restore(&q);
     return rc;
 }
