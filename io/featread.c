@@ -562,7 +562,9 @@ int bn_feats_read_runs(bn_feats *f, bn_feats_run **runs, int *nruns, char *err, 
      * file written by another tool may be) needs no timing group. */
     if (H5Lexists(f->file->file, "timing", H5P_DEFAULT) <= 0) {
         long long nr = 0;
-        if (bn_h5_attr_get_int(f->file->file, "runs", &nr, msg) >= 0 && nr == 0) {
+        int r = bn_h5_attr_get_int(f->file->file, "runs", &nr, msg);
+        if (r < 0) goto done; /* msg says why */
+        if (nr == 0) {
             rc = 0;
             goto done;
         }

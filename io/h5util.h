@@ -44,8 +44,8 @@ int bn_h5_signature(const char *path, long long size);
 /* Does dataset d store as many bytes as its shape needs? A damaged shape
  * (or one written but never filled) would otherwise have a reader allocate
  * what the shape claims. 0 when the storage is enough: at least npoints
- * elements of the file type, or a thousandth of that for a filtered
- * (compressed) dataset; 1 when it is short, with the bytes it stores and
+ * elements of the file type, or a hundred-thousandth of that for a filtered
+ * (compressed) dataset (virtual and external datasets are not checked); 1 when it is short, with the bytes it stores and
  * needs in *have and *need; -1 on an HDF5 failure (msg set). */
 /* A crash guard around the reading of a file a user gave. HDF5 1.10 does
  * not check every structure it reads: a damaged global heap (the

@@ -26,7 +26,9 @@ expect() {  # status pattern command...: run, check the exit status and that std
     echo "ok ($want): $(grep -E -- "$pat" err | head -1)"
 }
 ok() {  # command...: must succeed
-    timeout 120 "$@" > out 2> err || { cat out err; fail "exit $?: $*"; }
+    timeout 120 "$@" > out 2> err
+    local rc=$?
+    [ $rc = 0 ] || { cat out err; fail "exit $rc: $*"; }
     echo "ok (0): $*" | sed "s|$BNECK|bneck|"
 }
 # extract_refuses FILE PATTERN: resuming into a copy of FILE is refused, and

@@ -266,8 +266,15 @@ if [ "${BNECK_SANITIZERS:-0}" != 1 ]; then
     loop=$(dirname "$0")/fuzz/hdf5-crashes/weights-global-heap-loop.h5
     [ -f "$loop" ] || fail "$loop is missing"
     cp "$loop" "$T/loop.h5"
-    BNECK_READ_TIMEOUT=3 features "$T/loop.h5" "$T/out"
+    # Bounded from outside too: a guard that never fires ends as 124.
+    RC=0
+    BNECK_READ_TIMEOUT=3 timeout 60 "$BNECK" features --backend gemm --weights "$T/loop.h5" "$IMG" > "$T/out" 2> "$T/out.err" || RC=$?
     [ "$RC" = 1 ] && grep -qF "$T/loop.h5: " "$T/out.err" || { cat "$T/out.err" >&2; fail "loop.h5: exit $RC, expected 1 naming the file"; }
+    # HDF5 1.10.8 loops here, and then the message is the guard's; a later
+    # HDF5 may refuse the file at once with a message of its own.
+    if h5dump --version 2>/dev/null | grep -q ' 1\.10\.'; then
+        grep -qF "$T/loop.h5: reading this weights file took over 3 s" "$T/out.err" || { cat "$T/out.err" >&2; fail "loop.h5: HDF5 1.10 loops on it, but the guard's message is missing"; }
+    fi
     ok "loop.h5 (exit $RC): $(grep -m1 'error' "$T/out.err")"
 fi
 
