@@ -19,6 +19,18 @@ int bn_mpi_need(void) {
         /* BNECK_MPI_THREADS=funneled asks for less, to test the refusal. */
         const char *want = getenv("BNECK_MPI_THREADS");
         int level = want && !strcmp(want, "funneled") ? MPI_THREAD_FUNNELED : MPI_THREAD_MULTIPLE;
+#ifdef OPEN_MPI
+        /* Open MPI's MPI-IO (ompio) asks each of its shared-file-pointer
+         * components whether it can serve a file it opens. The "lockedfile"
+         * one writes "PATH.locktest.RANK" into a 256-byte buffer, so a path
+         * of about 240 bytes or more overflows it and the process aborts
+         * ("buffer overflow detected"; seen with Open MPI 4.1.4, and the
+         * buffer is the same in later releases). bneck never uses shared
+         * file pointers, so it leaves that component out unless the user
+         * chose the components (docs/mpi.md). */
+        if (!getenv("OMPI_MCA_sharedfp") && setenv("OMPI_MCA_sharedfp", "^lockedfile", 0) != 0)
+            bn_warn("cannot set OMPI_MCA_sharedfp: paths of 240 bytes or more may crash Open MPI's MPI-IO");
+#endif
         mpiCheck(MPI_Init_thread(NULL, NULL, level, &provided));
     }
     g_level = provided;

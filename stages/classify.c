@@ -29,6 +29,7 @@
 #include "pipeline/commands.h"
 #include "pipeline/log.h"
 #include "pipeline/mpi.h"
+#include "pipeline/settings.h"
 #include "pipeline/sysinfo.h"
 #include "stages/stages.h"
 
@@ -337,6 +338,7 @@ static void csv_row(csv_t *w, const bn_feats *f, const bn_classifier *c, const i
  * instead of seeing another corpus listing. Leaves vp and tp alone when
  * there is no such file or it says nothing. */
 static void existing_split(const char *path, double *vp, double *tp) {
+    const double v0 = *vp, t0 = *tp;
     struct stat sb;
     if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode) || H5Fis_hdf5(path) <= 0) return;
     bn_h5_quiet q;
@@ -345,15 +347,10 @@ static void existing_split(const char *path, double *vp, double *tp) {
     char msg[BN_H5_MSG_LEN] = "", *fmt = NULL, *set = NULL;
     if (f >= 0 && bn_h5_attr_get_str(f, "format", &fmt, msg) == 0 && !strcmp(fmt, BN_STORE_FORMAT) &&
         bn_h5_attr_get_str(f, "settings", &set, msg) == 0) {
-        const char *keys[2] = {"\"validation_percentage\":", "\"testing_percentage\":"};
-        double *dst[2] = {vp, tp};
-        for (int k = 0; k < 2; k++) {
-            const char *s = strstr(set, keys[k]);
-            if (!s) continue;
-            char *end = NULL;
-            double v = strtod(s + strlen(keys[k]), &end);
-            if (end != s + strlen(keys[k]) && v >= 0 && v <= 100) *dst[k] = v;
-        }
+        bn_settings_get_double(set, "validation_percentage", vp);
+        bn_settings_get_double(set, "testing_percentage", tp);
+        if (!(*vp >= 0 && *vp <= 100)) *vp = v0;
+        if (!(*tp >= 0 && *tp <= 100)) *tp = t0;
     }
     free(set);
     free(fmt);

@@ -29,11 +29,11 @@
 #include "pipeline/log.h"
 #include "pipeline/sysinfo.h"
 #include "pipeline/progress.h"
+#include "pipeline/settings.h"
 #include "pipeline/tables.h"
 #include "stages/stages.h"
 
 #include <errno.h>
-#include <json-c/json.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -357,42 +357,31 @@ static void set_unit(job_t *j, long long u, const char *desc, size_t len, int ba
     j->count = (int)count;
 }
 
-/* Settings of the run as a JSON object (stored in the file), built with
- * json-c so that any path (quotes, backslashes, control characters) comes
- * out escaped. Returns a new string (free it). */
+/* Settings of the run as a JSON object (stored in the file; see
+ * pipeline/settings.h). Returns a new string (free it). */
 static char *settings_json(const bn_extract_cfg *cfg, const bn_engine_setup *es, int ranks) {
     const bn_engine_opts *e = &cfg->eng;
-    json_object *o = json_object_new_object();
-    if (!o) bn_fatal_at(__FILE__, __LINE__, NULL, "out of memory building the settings JSON");
+    bn_settings *s = bn_settings_new();
     char shard[32];
     snprintf(shard, sizeof shard, "%d/%d", cfg->shard_index, cfg->shard_count);
-    const struct {
-        const char *key, *val;
-    } strs[] = {
-        {cfg->manifest ? "manifest" : "image_dir", cfg->manifest ? cfg->manifest : cfg->images},
-        {"weights", cfg->weights},
-        {"backend", es->backend},
-        {"precision", bn_precision_name(es->precision)},
-        {"calibration", es->calibration ? es->calibration : ""},
-    };
-    for (size_t k = 0; k < sizeof strs / sizeof strs[0]; k++)
-        json_object_object_add(o, strs[k].key, json_object_new_string(strs[k].val ? strs[k].val : ""));
-    json_object_object_add(o, "batch", json_object_new_int64(e->batch));
-    json_object_object_add(o, "threads", json_object_new_int(es->threads));
-    json_object_object_add(o, "streams", json_object_new_int(es->streams));
-    json_object_object_add(o, "ranks", json_object_new_int(ranks));
-    json_object_object_add(o, "preprocess", json_object_new_string(e->preprocess ? e->preprocess : "keras"));
-    json_object_object_add(o, "dct", json_object_new_string(e->dct ? e->dct : "accurate"));
-    json_object_object_add(o, "validation_percentage", json_object_new_double(cfg->validation_pct));
-    json_object_object_add(o, "testing_percentage", json_object_new_double(cfg->testing_pct));
-    json_object_object_add(o, "max_pixels", json_object_new_int64(es->dopts.max_pixels));
-    json_object_object_add(o, "shard", json_object_new_string(shard));
-    json_object_object_add(o, "decoder", json_object_new_string(cfg->decoder ? cfg->decoder : "cpu"));
-    json_object_object_add(o, "feature_dtype", json_object_new_string(cfg->feature_dtype ? cfg->feature_dtype : "float32"));
-    const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
-    char *out = strdupCheck(txt ? txt : "{}");
-    json_object_put(o);
-    return out;
+    bn_settings_str(s, cfg->manifest ? "manifest" : "image_dir", cfg->manifest ? cfg->manifest : cfg->images);
+    bn_settings_str(s, "weights", cfg->weights);
+    bn_settings_str(s, "backend", es->backend);
+    bn_settings_str(s, "precision", bn_precision_name(es->precision));
+    bn_settings_str(s, "calibration", es->calibration);
+    bn_settings_int(s, "batch", e->batch);
+    bn_settings_int(s, "threads", es->threads);
+    bn_settings_int(s, "streams", es->streams);
+    bn_settings_int(s, "ranks", ranks);
+    bn_settings_str(s, "preprocess", e->preprocess ? e->preprocess : "keras");
+    bn_settings_str(s, "dct", e->dct ? e->dct : "accurate");
+    bn_settings_double(s, "validation_percentage", cfg->validation_pct);
+    bn_settings_double(s, "testing_percentage", cfg->testing_pct);
+    bn_settings_int(s, "max_pixels", es->dopts.max_pixels);
+    bn_settings_str(s, "shard", shard);
+    bn_settings_str(s, "decoder", cfg->decoder ? cfg->decoder : "cpu");
+    bn_settings_str(s, "feature_dtype", cfg->feature_dtype ? cfg->feature_dtype : "float32");
+    return bn_settings_finish(s);
 }
 
 void bn_extract_cfg_init(bn_extract_cfg *cfg) {

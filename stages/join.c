@@ -16,6 +16,7 @@
 #include "pipeline/cli.h"
 #include "pipeline/commands.h"
 #include "pipeline/log.h"
+#include "pipeline/settings.h"
 #include "pipeline/sysinfo.h"
 #include "pipeline/mpi.h"
 
@@ -264,10 +265,13 @@ int bn_join_run(const char *out, const char *const *paths, int n, MPI_Comm comm,
     snprintf(id.feature_dtype, sizeof id.feature_dtype, "%s", S.f[0].feature_dtype);
     snprintf(id.calibration_sha256, sizeof id.calibration_sha256, "%s", S.f[0].calibration_sha256);
     snprintf(id.corpus_sha256, sizeof id.corpus_sha256, "%s", S.f[0].shard.corpus_sha256);
-    char settings[256];
-    snprintf(settings, sizeof settings, "{\"joined_shards\": %d, \"ranks\": %d}", n, size);
+    bn_settings *set = bn_settings_new();
+    bn_settings_int(set, "joined_shards", n);
+    bn_settings_int(set, "ranks", size);
+    char *settings = bn_settings_finish(set);
     int resumed = 0;
     st = bn_store_open(out, comm, &c, &id, settings, &resumed, err, sizeof err);
+    free(settings);
     if (!st) {
         if (rank == 0) bn_error("use another --out, or remove the file to join again", "%s", err);
         goto done;

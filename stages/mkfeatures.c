@@ -19,6 +19,7 @@
 #include "pipeline/log.h"
 #include "pipeline/mpi.h"
 #include "pipeline/rng.h"
+#include "pipeline/settings.h"
 
 #include <math.h>
 #include <mpi.h>
@@ -100,9 +101,7 @@ int bn_cmd_mkfeatures(int argc, char **argv) {
     memset(id.weights_sha256 + strlen(id.weights_sha256), '0', 64 - strlen(id.weights_sha256));
     snprintf(id.preprocess, sizeof id.preprocess, "keras");
     snprintf(id.dct, sizeof id.dct, "accurate");
-    char settings[256], err[1024];
-    snprintf(settings, sizeof settings, "{\"synthetic\": true, \"rows\": %lld, \"classes\": %lld, \"noise\": %g, \"seed\": %lld}",
-             rows, classes, noise, seed);
+    char err[1024];
     int exists = 0;
     if (rank == 0) {
         exists = access(out, F_OK) == 0;
@@ -115,7 +114,15 @@ int bn_cmd_mkfeatures(int argc, char **argv) {
         return BN_EXIT_FAIL;
     }
     int resumed = 0;
+    bn_settings *set = bn_settings_new();
+    bn_settings_bool(set, "synthetic", 1);
+    bn_settings_int(set, "rows", rows);
+    bn_settings_int(set, "classes", classes);
+    bn_settings_double(set, "noise", noise);
+    bn_settings_int(set, "seed", seed);
+    char *settings = bn_settings_finish(set);
     bn_store *st = bn_store_open(out, MPI_COMM_WORLD, &c, &id, settings, &resumed, err, sizeof err);
+    free(settings);
     if (!st) {
         if (rank == 0) bn_error("check that the folder exists and is writable", "%s", err);
         bn_corpus_free(&c);

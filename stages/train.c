@@ -20,6 +20,7 @@
 #include "pipeline/commands.h"
 #include "pipeline/log.h"
 #include "pipeline/rng.h"
+#include "pipeline/settings.h"
 #include "stages/stages.h"
 
 #include <cblas.h>
@@ -288,23 +289,6 @@ static char *default_labels(const char *out) {
     memcpy(s, out, n);
     strcpy(s + n, ".labels.txt");
     return s;
-}
-
-/* JSON string body with quotes and backslashes escaped (paths). */
-static void json_str(char *dst, size_t len, const char *s) {
-    size_t k = 0;
-    for (; *s && k + 7 < len; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') {
-            dst[k++] = '\\';
-            dst[k++] = (char)ch;
-        } else if (ch < 0x20) {
-            k += (size_t)snprintf(dst + k, len - k, "\\u%04x", ch);
-        } else {
-            dst[k++] = (char)ch;
-        }
-    }
-    dst[k] = 0;
 }
 
 /* ------------------------------------------------------------ a run, step by step */
@@ -731,14 +715,21 @@ static int report_test(run_t *r) {
 /* Rank 0: the classifier file and the labels file. */
 static int write_outputs(run_t *r) {
     const bn_train_cfg *o = r->o;
-    char settings[4096], fe[2048];
-    json_str(fe, sizeof fe, o->features);
-    snprintf(settings, sizeof settings,
-             "{\"features\": \"%s\", \"steps\": %lld, \"learning_rate\": %.17g, \"batch\": %lld, "
-             "\"eval_interval\": %lld, \"validation_batch\": %lld, \"test_batch\": %lld, \"sampling\": \"%s\", "
-             "\"seed\": %lld, \"ranks\": %d, \"feature_bits\": %d, \"gradient_bits\": %d, \"feature_dtype\": \"%s\"}",
-             fe, o->steps, o->learning_rate, o->batch, o->eval_interval, o->validation_batch, o->test_batch,
-             o->sampling, o->seed, r->size, r->xbits, r->gbits, r->f.feature_dtype);
+    bn_settings *set = bn_settings_new();
+    bn_settings_str(set, "features", o->features);
+    bn_settings_int(set, "steps", o->steps);
+    bn_settings_double(set, "learning_rate", o->learning_rate);
+    bn_settings_int(set, "batch", o->batch);
+    bn_settings_int(set, "eval_interval", o->eval_interval);
+    bn_settings_int(set, "validation_batch", o->validation_batch);
+    bn_settings_int(set, "test_batch", o->test_batch);
+    bn_settings_str(set, "sampling", o->sampling);
+    bn_settings_int(set, "seed", o->seed);
+    bn_settings_int(set, "ranks", r->size);
+    bn_settings_int(set, "feature_bits", r->xbits);
+    bn_settings_int(set, "gradient_bits", r->gbits);
+    bn_settings_str(set, "feature_dtype", r->f.feature_dtype);
+    char *settings = bn_settings_finish(set);
     bn_classifier cl;
     memset(&cl, 0, sizeof cl);
     cl.dim = r->dim;
@@ -772,6 +763,7 @@ static int write_outputs(run_t *r) {
     }
     int wrc = bn_classifier_write(o->out, &cl, r->err, sizeof r->err);
     free(cl.rank_times);
+    free(settings);
     if (wrc ||
         bn_classifier_write_labels(r->labels_out, &cl, r->err, sizeof r->err)) {
         bn_error("check that the folder exists and is writable", "%s", r->err);
