@@ -11,6 +11,7 @@
 #    random model (docs/engine.md, "bf16 and int8 numerics").
 if [ -z "${BASH_VERSION:-}" ]; then exec /bin/bash "$0" "$@"; fi
 set -euo pipefail
+. "${SRCDIR:-$(dirname "$0")/..}/tests/lib.sh"
 export LC_ALL=C
 : "${BNECK:?set BNECK to the absolute path of the bneck binary}"
 PY=${PYTHON3:-/usr/bin/python3}
@@ -20,7 +21,7 @@ trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { echo "ok: $*"; }
 
-"$BNECK" mkweights "$T/w.h5" --seed 3 -q
+bn_mkweights "$T/w.h5" --seed 3 -q
 "$BNECK" mkcorpus "$T/cal" --classes 2 --per-class 3 --seed 101 --manifest "$T/cal.tsv" -q
 "$BNECK" mkcorpus "$T/ev" --classes 2 --per-class 2 --seed 202 -q
 mapfile -t EV < <(find "$T/ev" -name '*.jpg' | sort)

@@ -15,6 +15,7 @@
 #    manifest with a bad image and a comma in a path gives a quoted path, a
 #    'failed' row with empty cells, a warning and exit status 0.
 set -eu
+. "${SRCDIR:-$(dirname "$0")/..}/tests/lib.sh"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 PY=${PYTHON3:-/usr/bin/python3}
 "$PY" -c 'import numpy, h5py' 2>/dev/null || { echo "SKIP: numpy/h5py missing"; exit 77; }
@@ -24,7 +25,7 @@ cd "$tmp"  # relative image paths: the split hashes the path as given, so it mus
 mpi="${MPIEXEC:-mpirun --oversubscribe} --bind-to none"
 T="timeout 300"
 
-"$BNECK" mkweights "$tmp/w.h5" --seed 5 -q
+bn_mkweights "$tmp/w.h5" --seed 5 -q
 "$BNECK" mkcorpus "$tmp/c" --classes 3 --per-class 12 --seed 4 -q
 $T "$BNECK" extract --images c --weights "$tmp/w.h5" --out "$tmp/f.h5" --threads 1 --progress none -q \
     > "$tmp/extract.log" 2>&1 || { cat "$tmp/extract.log"; fail "extract"; }
@@ -130,7 +131,7 @@ refused() {  # what pattern command...: exit 1 and a message matching pattern
     [ "$rc" = 1 ] || { cat "$tmp/ref.log"; fail "$what: exit $rc, want 1"; }
     grep -q -- "$pat" "$tmp/ref.log" || fail "$what: message lacks '$pat': $(cat "$tmp/ref.log")"
 }
-"$BNECK" mkweights "$tmp/w2.h5" --seed 6 -q
+bn_mkweights "$tmp/w2.h5" --seed 6 -q
 sha1=$("$PY" -c 'import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],"rb").read()).hexdigest())' "$tmp/w.h5")
 sha2=$("$PY" -c 'import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],"rb").read()).hexdigest())' "$tmp/w2.h5")
 refused "other weights" "$sha2" "$BNECK" classify --weights "$tmp/w2.h5" --classifier "$tmp/cl.h5" "${imgs[0]}"

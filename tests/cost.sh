@@ -16,6 +16,7 @@
 #    labels; --png: a PNG; --html: one page with the table and the figure.
 if [ -z "${BASH_VERSION:-}" ]; then exec /bin/bash "$0" "$@"; fi
 set -euo pipefail
+. "${SRCDIR:-$(dirname "$0")/..}/tests/lib.sh"
 export LC_ALL=C
 : "${BNECK:?set BNECK to the absolute path of the bneck binary}"
 PY=${PYTHON3:-/usr/bin/python3}
@@ -27,7 +28,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { echo "ok: $*"; }
 TO="timeout 300"
 
-"$BNECK" mkweights "$T/w.h5" --seed 3 -q
+bn_mkweights "$T/w.h5" --seed 3 -q
 "$BNECK" mkcorpus "$T/c" --classes 2 --per-class 3 --seed 9 -q
 
 # ---------------------------------------------------------------- benchmark --json

@@ -5,12 +5,13 @@
 # L2 error <= 1e-4 per feature vector. Also checks the output formats of
 # `bneck features`.
 set -eu
+. "${SRCDIR:-$(dirname "$0")/..}/tests/lib.sh"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 PY=${PYTHON3:-/usr/bin/python3}
 "$PY" -c 'import numpy, h5py' 2>/dev/null || { echo "SKIP: numpy/h5py missing for $PY"; exit 77; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
-"$BNECK" mkweights "$tmp/w.h5" --seed 3 -q
+bn_mkweights "$tmp/w.h5" --seed 3 -q
 "$BNECK" mkcorpus "$tmp/c" --classes 4 --per-class 2 --seed 9 -q
 mapfile -t imgs < <(find "$tmp/c" -name '*.jpg' | sort)
 [ "${#imgs[@]}" = 8 ] || fail "expected 8 images, got ${#imgs[@]}"

@@ -7,6 +7,7 @@
 #    failing rank is named, no row is marked done without its features, and
 #    a rerun completes the same file as an uninterrupted run.
 set -eu
+. "${SRCDIR:-$(dirname "$0")/..}/tests/lib.sh"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 PY=${PYTHON3:-/usr/bin/python3}
 "$PY" -c 'import numpy, h5py' 2>/dev/null || { echo "SKIP: numpy/h5py missing"; exit 77; }
@@ -14,7 +15,7 @@ PY=${PYTHON3:-/usr/bin/python3}
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 launch="${MPIRUN_BIN:-mpirun} --oversubscribe -n"
 
-"$BNECK" mkweights "$tmp/w.h5" --seed 2 -q
+bn_mkweights "$tmp/w.h5" --seed 2 -q
 "$BNECK" mkcorpus "$tmp/c" --classes 3 --per-class 6 --seed 3 -q
 ex() { "$BNECK" extract --images "$tmp/c" --weights "$tmp/w.h5" --batch 2 --threads 1 --progress none "$@"; }
 ex --out "$tmp/ref.h5" -q > "$tmp/ref.log" 2>&1 || { cat "$tmp/ref.log"; fail "reference extract"; }

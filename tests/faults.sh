@@ -20,6 +20,7 @@
 #     cut in half is refused by classify.
 # The full disk is in tests/faults_disk.sh, hosts lost in tests/hosts_faults.sh.
 set -eu
+. "${SRCDIR:-$(dirname "$0")/..}/tests/lib.sh"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 PY=${PYTHON3:-/usr/bin/python3}
 "$PY" -c 'import numpy, h5py' 2>/dev/null || { echo "SKIP: numpy/h5py missing"; exit 77; }
@@ -30,7 +31,7 @@ limit=${BNECK_FAULTS_TIMEOUT:-180}   # seconds for any one command: past it, a h
 bound=${BNECK_FAULTS_BOUND:-30}      # seconds from a kill to the end of the job
 
 cd "$tmp"
-"$BNECK" mkweights w.h5 --seed 8 -q
+bn_mkweights w.h5 --seed 8 -q
 # 24 images; the split hashes the path as given, so the corpus is named
 # relative to $tmp ("c"): 25% validation and 25% test leave rows in each.
 "$BNECK" mkcorpus c --classes 2 --per-class 12 --seed 2 -q

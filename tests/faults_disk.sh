@@ -13,6 +13,7 @@
 # bneck reserves its disk space (fallocate) at create and at resume, so a
 # full disk is found then, not in the middle of the run or while closing.
 set -eu
+. "${SRCDIR:-$(dirname "$0")/..}/tests/lib.sh"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 PY=${PYTHON3:-/usr/bin/python3}
 "$PY" -c 'import numpy, h5py' 2>/dev/null || { echo "SKIP: numpy/h5py missing"; exit 77; }
@@ -32,7 +33,7 @@ mpi=${MPIEXEC:-mpirun --oversubscribe}
 limit=${BNECK_FAULTS_TIMEOUT:-180}
 
 cd "$tmp"
-"$BNECK" mkweights w.h5 --seed 8 -q
+bn_mkweights w.h5 --seed 8 -q
 "$BNECK" mkcorpus c --classes 2 --per-class 12 --seed 2 -q
 ex() {  # out [extra args], 2 ranks
     local out=$1; shift

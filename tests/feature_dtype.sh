@@ -10,6 +10,7 @@
 #    settings) and classify of its test images works; two float16 shards
 #    join into a float16 file, and a float16 shard does not join a float32 one.
 set -eu
+. "${SRCDIR:-$(dirname "$0")/..}/tests/lib.sh"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 PY=${PYTHON3:-/usr/bin/python3}
 "$PY" -c 'import numpy, h5py' 2>/dev/null || { echo "SKIP: numpy/h5py missing for $PY"; exit 77; }
@@ -17,7 +18,7 @@ PY=${PYTHON3:-/usr/bin/python3}
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"  # relative image paths: the split hashes the path as given, so it must not depend on mktemp
 launch="${MPIRUN_BIN:-mpirun} --oversubscribe -n"
-"$BNECK" mkweights "$tmp/w.h5" --seed 2 -q
+bn_mkweights "$tmp/w.h5" --seed 2 -q
 "$BNECK" mkcorpus "$tmp/c" --classes 3 --per-class 7 --seed 3 -q
 ex() { "$BNECK" extract --images c --validation-percentage 25 --testing-percentage 25 --weights "$tmp/w.h5" --backend gemm --batch 4 --threads 1 --progress none -q "$@"; }
 ex --out "$tmp/f32.h5" > "$tmp/log" 2>&1 || { cat "$tmp/log"; fail "float32 extract"; }

@@ -9,6 +9,7 @@
 # Needs: $BNECK; $PYTHON3 (default /usr/bin/python3) with h5py and numpy
 # (Debian python3-h5py); skips (77) without them.
 set -u
+. "${SRCDIR:-$(dirname "$0")/..}/tests/lib.sh"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 PY=${PYTHON3:-/usr/bin/python3}
 "$PY" -c 'import h5py, numpy' 2>/dev/null || { echo "SKIP: $PY has no h5py or numpy"; exit 77; }
@@ -40,7 +41,7 @@ extract_refuses() {
     [ "$(sha256sum < "x-$1")" = "$before" ] || fail "extract changed the refused file x-$1"
 }
 
-"$BNECK" mkweights w.h5 --seed 1 -q 2> /dev/null || fail "mkweights"
+bn_mkweights w.h5 --seed 1 -q 2> /dev/null || fail "mkweights"
 "$BNECK" mkcorpus corpus --classes 2 --per-class 4 -q > /dev/null 2>&1 || fail "mkcorpus"
 "$BNECK" mkfeatures f.h5 --rows 200 --classes 3 -q || fail "mkfeatures"
 "$BNECK" train --features f.h5 --out c.h5 --steps 20 -q > /dev/null 2>&1 || fail "train on f.h5"

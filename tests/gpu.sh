@@ -14,6 +14,7 @@
 #      conversion is off by about 1, a right one by 1e-3 to 1e-2); the
 #      measured distances are printed.
 set -eu
+. "${SRCDIR:-$(dirname "$0")/..}/tests/lib.sh"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 PY=${PYTHON3:-/usr/bin/python3}
 "$BNECK" --build-info > /dev/null 2>&1 || fail "bneck --build-info failed"
@@ -26,7 +27,7 @@ export CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-0}  # one GPU: the mixes bel
 MPIRUN=${MPIEXEC:-mpirun --oversubscribe}
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
-"$BNECK" mkweights "$tmp/w.h5" --seed 3 -q
+bn_mkweights "$tmp/w.h5" --seed 3 -q
 "$BNECK" mkcorpus "$tmp/c" --classes 3 --per-class 6 --seed 9 -q
 echo "not a jpeg" > "$tmp/c/daisy/zz_bad.jpg"
 : > "$tmp/c/roses/zz_empty.jpg"

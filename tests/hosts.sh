@@ -10,6 +10,7 @@
 # The engine is `gemm` (BNECK_HOSTS_BACKEND overrides): the test is about the
 # transport, and it must stay short on two busy cores.
 set -euo pipefail
+. "${SRCDIR:-$(dirname "$0")/..}/tests/lib.sh"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 PY=${PYTHON3:-/usr/bin/python3}
 "$PY" -c 'import numpy, h5py' 2>/dev/null || { echo "SKIP: numpy/h5py missing for $PY"; exit 77; }
@@ -38,7 +39,7 @@ done
 backend=${BNECK_HOSTS_BACKEND:-gemm}
 limit=${BNECK_HOSTS_TIMEOUT:-600}           # seconds per command: a hung job must not hang make check
 eng=(--backend "$backend" --threads 1)
-"$BNECK" mkweights "$tmp/w.h5" --seed 3 --calib-images 2 -q
+bn_mkweights "$tmp/w.h5" --seed 3 --calib-images 2 -q
 # 12 images in 6 work units of 2: more units than ranks.
 # The split hashes the path as given (as retrain.py does), so the corpus is
 # named relative to $tmp: "cc" puts 1 or 2 training images in every class.

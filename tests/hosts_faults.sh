@@ -13,6 +13,7 @@
 #    uninterrupted run's.
 # Skips (77) as tests/hosts.sh does: no network namespaces, or not Open MPI.
 set -euo pipefail
+. "${SRCDIR:-$(dirname "$0")/..}/tests/lib.sh"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 PY=${PYTHON3:-/usr/bin/python3}
 "$PY" -c 'import numpy, h5py' 2>/dev/null || { echo "SKIP: numpy/h5py missing for $PY"; exit 77; }
@@ -40,7 +41,7 @@ bound=${BNECK_FAULTS_BOUND:-40}     # seconds from the fault to the end of the j
 keep=(--mca oob_tcp_keepalive_time 2 --mca oob_tcp_keepalive_intvl 1 --mca oob_tcp_keepalive_probes 3)
 
 cd "$tmp"
-"$BNECK" mkweights w.h5 --seed 8 -q
+bn_mkweights w.h5 --seed 8 -q
 # 60 images: enough that the fault lands mid-run even on a loaded machine
 # (with 24, a slow poll of the file on a busy CI machine saw the run end first).
 nimg=60

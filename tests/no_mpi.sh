@@ -4,10 +4,11 @@
 # the host name does not resolve). With Open MPI, OMPI_MCA_pml=bogus makes
 # every MPI_Init fail: a command that still works never started MPI.
 set -eu
+. "${SRCDIR:-$(dirname "$0")/..}/tests/lib.sh"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
-"$BNECK" mkweights w.h5 --seed 1 -q
+bn_mkweights w.h5 --seed 1 -q
 "$BNECK" mkcorpus c --classes 2 --per-class 10 --seed 2 -q
 # The control: a command that does start MPI fails under the setting.
 if OMPI_MCA_pml=bogus timeout 120 "$BNECK" corpus --images c > ctl.log 2>&1; then

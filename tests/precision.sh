@@ -20,6 +20,7 @@
 # no file; where bneck calibrate exists and an int8 engine runs, real int8
 # files and classifiers are checked too (each says so when it cannot run).
 set -euo pipefail
+. "${SRCDIR:-$(dirname "$0")/..}/tests/lib.sh"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 PY=${PYTHON3:-/usr/bin/python3}
 "$PY" -c 'import numpy, h5py' 2>/dev/null || { echo "SKIP: numpy/h5py missing"; exit 77; }
@@ -28,7 +29,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 T="timeout 300"
 cd "$tmp"
 
-"$BNECK" mkweights w.h5 --seed 6 -q
+bn_mkweights w.h5 --seed 6 -q
 "$BNECK" mkcorpus c --classes 2 --per-class 10 --seed 3 -q
 extract() {  # out [extra args]
     local out=$1; shift

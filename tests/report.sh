@@ -23,6 +23,7 @@
 #  - refusals: a file that is not HDF5, an HDF5 file of another tool, a
 #    missing file: exit 1, the file named.
 set -eu
+. "${SRCDIR:-$(dirname "$0")/..}/tests/lib.sh"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 PY=${PYTHON3:-/usr/bin/python3}
 "$PY" -c 'import numpy, h5py' 2>/dev/null || { echo "SKIP: numpy/h5py missing"; exit 77; }
@@ -33,7 +34,7 @@ cd "$tmp"  # relative image paths: the split hashes the path as given, so it mus
 mpi="${MPIEXEC:-mpirun --oversubscribe} --bind-to none"
 T="timeout 300"
 
-"$BNECK" mkweights "$tmp/w.h5" --seed 3 -q
+bn_mkweights "$tmp/w.h5" --seed 3 -q
 "$BNECK" mkcorpus "$tmp/c" --classes 3 --per-class 14 --seed 2 -q
 printf '' > "$tmp/c/daisy/empty.jpg"
 printf 'not an image' > "$tmp/c/roses/text.jpg"

@@ -7,6 +7,7 @@
 #    marked incomplete, the exit status is 75; rerunning completes it;
 #  - an output path that cannot be written: a clear error, no hang.
 set -eu
+. "${SRCDIR:-$(dirname "$0")/..}/tests/lib.sh"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 PY=${PYTHON3:-/usr/bin/python3}
 "$PY" -c 'import numpy, h5py' 2>/dev/null || { echo "SKIP: numpy/h5py missing"; exit 77; }
@@ -14,7 +15,7 @@ PY=${PYTHON3:-/usr/bin/python3}
 tmp=$(mktemp -d); trap 'pkill -9 -f "$tmp/" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 mpi=${MPIEXEC:-mpirun --oversubscribe}
 
-"$BNECK" mkweights "$tmp/w.h5" --seed 8 -q
+bn_mkweights "$tmp/w.h5" --seed 8 -q
 "$BNECK" mkcorpus "$tmp/c" --classes 2 --per-class 30 --seed 2 -q
 extract() {  # np out [extra args]
     local np=$1 out=$2; shift 2

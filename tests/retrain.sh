@@ -16,6 +16,7 @@
 # deterministic (relative paths, so the split does not depend on the
 # temporary folder's name).
 set -u
+. "${SRCDIR:-$(dirname "$0")/..}/tests/lib.sh"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 PY=${PYTHON3:-/usr/bin/python3}
 "$PY" -c 'import numpy, h5py' 2>/dev/null || { echo "SKIP: numpy/h5py missing"; exit 77; }
@@ -24,7 +25,7 @@ if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_RO
 two="${MPIEXEC:-mpirun --oversubscribe} --bind-to none -n 2"
 
 cd "$tmp" || fail "cd"
-"$BNECK" mkweights "$tmp/w.h5" -q || fail "mkweights"
+bn_mkweights "$tmp/w.h5" -q || fail "mkweights"
 "$BNECK" mkcorpus c --classes 5 --per-class 40 --seed 2 -q || fail "mkcorpus"
 # An old retrain.py command line, "python retrain.py" replaced and --weights added.
 cmd=($two "$BNECK" retrain --image_dir=c --weights "$tmp/w.h5" --bottleneck_dir "$tmp/bn"

@@ -7,13 +7,14 @@
 # through MPI-IO. The stored settings
 # must parse and give those paths back exactly (the non-UTF-8 byte as U+FFFD).
 set -eu
+. "${SRCDIR:-$(dirname "$0")/..}/tests/lib.sh"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 PY=${PYTHON3:-/usr/bin/python3}
 "$PY" -c 'import h5py' 2>/dev/null || { echo "SKIP: h5py missing for $PY"; exit 77; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 odd=$(printf 'a"b\\c\td\ne\001f\037g\xc3\xa9h\xff')
 mkdir -p "$tmp/$odd"
-"$BNECK" mkweights "$tmp/$odd/w.h5" --seed 2 -q
+bn_mkweights "$tmp/$odd/w.h5" --seed 2 -q
 "$BNECK" mkcorpus "$tmp/$odd/c" --classes 2 --per-class 6 --seed 3 -q
 run() {  # LOGNAME CMD...: run it, show its log and fail when it fails
     local name=$1; shift

@@ -4,9 +4,10 @@
 # unchanged: each shard holds only its own rows, and the joined file's rows
 # equal a single run's.
 set -euo pipefail
+. "${SRCDIR:-$(dirname "$0")/..}/tests/lib.sh"
 . "$SRCDIR/tests/slurm/lib.sh"
 
-"$BNECK" mkweights "$tmp/w.h5" --seed 2 -q
+bn_mkweights "$tmp/w.h5" --seed 2 -q
 "$BNECK" mkcorpus "$tmp/c" --classes 3 --per-class 3 --seed 9 -q
 opts=(--backend gemm --threads 1 --batch 1)  # batch 1: the gemm engine's rows depend on the batch they are computed in
 "$BNECK" extract --images "$tmp/c" --weights "$tmp/w.h5" --out "$tmp/ref.h5" "${opts[@]}" --progress none -q \

@@ -6,6 +6,7 @@
 # classifier and labels; the launcher must be srun --mpi=pmix for this Open
 # MPI build, and every slurm/*.sbatch must carry the same launcher block.
 set -euo pipefail
+. "${SRCDIR:-$(dirname "$0")/..}/tests/lib.sh"
 . "$SRCDIR/tests/slurm/lib.sh"
 
 # The launcher block is copied into each script: the copies must agree.
@@ -16,7 +17,7 @@ for s in "$SRCDIR"/slurm/*.sbatch; do
     [ "$(block "$s")" = "$ref_block" ] || fail "$s: its launcher block differs from slurm/extract.sbatch's"
 done
 
-"$BNECK" mkweights "$tmp/w.h5" --seed 4 -q
+bn_mkweights "$tmp/w.h5" --seed 4 -q
 # A launcher that starts nothing yet says 0 must not lead on to train.
 rc=0
 BNECK_LAUNCHER=true bash "$SRCDIR/slurm/pipeline.sbatch" "$tmp/none" "$tmp/w.h5" "$tmp/nolaunch" > "$tmp/nolaunch.out" 2>&1 || rc=$?

@@ -7,9 +7,10 @@
 # equals an uninterrupted run's, its timing tables show 2 runs, and no image
 # was done twice.
 set -euo pipefail
+. "${SRCDIR:-$(dirname "$0")/..}/tests/lib.sh"
 . "$SRCDIR/tests/slurm/lib.sh"
 
-"$BNECK" mkweights "$tmp/w.h5" --seed 6 -q
+bn_mkweights "$tmp/w.h5" --seed 6 -q
 "$BNECK" mkcorpus "$tmp/c" --classes 2 --per-class 4 --seed 7 -q
 opts=(--backend gemm --threads 1 --batch 1)
 "$BNECK" extract --images "$tmp/c" --weights "$tmp/w.h5" --out "$tmp/ref.h5" "${opts[@]}" --progress none -q \

@@ -3,6 +3,7 @@
 # message naming the file and the reason, exit status 1 (2 for a bad command
 # line), and at 2 ranks no rank is left waiting.
 set -u
+. "${SRCDIR:-$(dirname "$0")/..}/tests/lib.sh"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
@@ -41,7 +42,7 @@ echo "hello" > "$tmp/text.h5"
 expect 1 "text.h5: not an HDF5 file" "$BNECK" train --features "$tmp/text.h5" --out "$tmp/d.h5"
 expect 1 "missing.h5: cannot read the file" $two "$BNECK" train --features "$tmp/missing.h5" --out "$tmp/d.h5"
 expect 1 "c.h5: is a classifier .*not a features file" "$BNECK" train --features "$tmp/c.h5" --out "$tmp/d.h5"
-"$BNECK" mkweights "$tmp/w.h5" --seed 1 -q 2>/dev/null || fail "mkweights"
+bn_mkweights "$tmp/w.h5" --seed 1 -q 2>/dev/null || fail "mkweights"
 expect 1 "w.h5: not a bneck features file \(format attribute missing\)" "$BNECK" train --features "$tmp/w.h5" --out "$tmp/d.h5"
 # An output folder that does not exist: nothing is left behind.
 expect 1 "nodir/c.h5: cannot write into folder" "$BNECK" train --features "$tmp/sparse.h5" --out "$tmp/nodir/c.h5" --sampling uniform --steps 2 -q
