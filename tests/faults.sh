@@ -14,10 +14,10 @@
 #     of zeros, in the feature rows; a damaged superblock) is refused by extract
 #     (resume) and by train, with a message that says what to do; the refused
 #     file is left as it was.
-#  4. SIGKILL of `bneck train` (1 rank; one rank of 2) mid-run: no classifier
-#     file is left that classify would take; rerunning gives, byte for byte,
-#     the classifier of an uninterrupted run with the same seed. A classifier
-#     cut in half is refused by classify.
+#  4. SIGKILL of `bneck train` (1 rank; one rank of 2) at about step 200 of
+#     4000: no classifier file is left that classify would take; rerunning
+#     gives, byte for byte, the classifier of an uninterrupted run with the
+#     same seed. A classifier cut in half is refused by classify.
 # The full disk is in tests/faults_disk.sh, hosts lost in tests/hosts_faults.sh.
 set -eu
 . "${SRCDIR:-$(dirname "$0")/..}/tests/lib.sh"
@@ -181,8 +181,8 @@ done
 
 # ---------------------------------------------------------------- 4
 "$BNECK" mkfeatures mf.h5 --rows 600 --classes 3 --seed 3 -q
-tr_() {  # np out: 20000 steps (about 4 s on one Zen 3 core: long enough to be killed mid-run), seed 1
-    timeout "$limit" $mpi -n "$1" "$BNECK" train --features mf.h5 --out "$2" --steps 20000 --seed 1 -q
+tr_() {  # np out: 4000 steps, seed 1, a log line every 10 steps (the kill waits for step 200)
+    timeout "$limit" $mpi -n "$1" "$BNECK" train --features mf.h5 --out "$2" --steps 4000 --seed 1
 }
 tr_ 1 tref.h5 > tref.log 2>&1 || { cat tref.log; fail "reference train"; }
 same_cls() {  # a b: equal classifiers, the run/timing record aside
@@ -204,8 +204,13 @@ for np in 1 2; do
         sleep 0.05
     done
     [ -n "$pid" ] || fail "train at $np rank(s): rank $((np - 1)) not found"
-    sleep 1
+    for i in $(seq 1 600); do   # mid-run: once step 200 of 4000 is logged
+        grep -q "^Step 2[0-9][0-9]: " "tk$np.log" && break
+        sleep 0.05
+    done
+    grep -q "^Step 2[0-9][0-9]: " "tk$np.log" || { cat "tk$np.log"; fail "train at $np rank(s): no step 200 within 30 s"; }
     kill -0 "$pid" 2> /dev/null || fail "train at $np rank(s) ended before it could be killed"
+    grep -q "^Step 3999: " "tk$np.log" && fail "train at $np rank(s) reached its last step before it could be killed"
     kill -9 "$pid"
     t0=$SECONDS
     set +e
