@@ -12,6 +12,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 PY=${PYTHON3:-/usr/bin/python3}
 "$PY" -c 'import h5py' 2>/dev/null || { echo "SKIP: h5py missing for $PY"; exit 77; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+[ "$(id -u)" = 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 odd=$(printf 'a"b\\c\td\ne\001f\037g\xc3\xa9h\xff')
 mkdir -p "$tmp/$odd"
 bn_mkweights "$tmp/$odd/w.h5" --seed 2 -q
@@ -34,7 +35,8 @@ run extract "$BNECK" extract --images "$odd/c" --weights "$tmp/$odd/w.h5" --out 
 (cd "$tmp/$odd/c" && find . -name '*.jpg' -o -name '*.png' | sort | sed 's|^\./\([^/]*\)/.*|&\t\1|') > "$tmp/$odd/m.tsv"
 run manifest "$BNECK" extract --manifest "$tmp/$odd/m.tsv" --weights "$tmp/$odd/w.h5" --out "$tmp/$odd/fm.h5" --backend gemm \
     --batch 2 --threads 1 --progress none -q
-run train "$BNECK" train --features "$long/f.h5" --out "$long/cl.h5" --steps 20 -q
+# Train at 2 ranks under $MPIEXEC, so that both MPIs' MPI-IO open the long path.
+run train ${MPIEXEC:-mpirun --oversubscribe} -n 2 "$BNECK" train --features "$long/f.h5" --out "$long/cl.h5" --steps 20 -q
 "$PY" - "$tmp/$odd" "$long" <<'PYEOF' || fail "a settings attribute is not valid JSON or lost a path"
 import h5py, json, os, sys
 d, long = sys.argv[1], sys.argv[2]
@@ -55,7 +57,7 @@ m = settings(d + "/fm.h5")
 assert m["manifest"] == shown(d + "/m.tsv") and "image_dir" not in m, m
 c = settings(long + "/cl.h5")
 assert len(long) > 2048 and c["features"] == shown(long + "/f.h5"), (len(c["features"]), len(long))
-assert c["steps"] == 20 and c["ranks"] == 1 and c["feature_dtype"] == "float32", c
+assert c["steps"] == 20 and c["ranks"] == 2 and c["feature_dtype"] == "float32", c
 print("settings: valid JSON, paths intact:", repr(s["image_dir"]), "and a", len(c["features"]), "character path")
 PYEOF
 echo "settings_json: all checks passed"
