@@ -762,10 +762,10 @@ static int write_outputs(run_t *r) {
         row[3] = r->all[k].eval_s, row[4] = r->all[k].wall_s;
     }
     int wrc = bn_classifier_write(o->out, &cl, r->err, sizeof r->err);
+    if (!wrc) wrc = bn_classifier_write_labels(r->labels_out, &cl, r->err, sizeof r->err);
     free(cl.rank_times);
     free(settings);
-    if (wrc ||
-        bn_classifier_write_labels(r->labels_out, &cl, r->err, sizeof r->err)) {
+    if (wrc) {
         bn_error("check that the folder exists and is writable", "%s", r->err);
         return -1;
     }

@@ -9,7 +9,8 @@
 #     lost, none done twice).
 #  2. A second run on a file that a first is writing (with and without
 #     HDF5_USE_FILE_LOCKING=FALSE) is refused with a message saying why; the
-#     first completes and equals an uninterrupted run.
+#     first (held with SIGSTOP meanwhile, then let go) completes and equals an
+#     uninterrupted run.
 #  3. A damaged features file (truncated to half; a block of random bytes, or
 #     of zeros, in the feature rows; a damaged superblock) is refused by extract
 #     (resume) and by train, with a message that says what to do; the refused
@@ -117,10 +118,16 @@ for spec in 2:1 3:0; do
 done
 
 # ---------------------------------------------------------------- 2
-# The first run on 1 rank (about 10 s); both second runs at once, while it runs.
+# The first run on 1 rank, held still with SIGSTOP once it has written rows
+# (so that it is still running, holding its lock, however slow the second
+# runs are to start on a loaded machine); both second runs at once; then
+# SIGCONT, and the first must finish unharmed.
 ex 1 busy.h5 > first.log 2>&1 &
 job=$!
 wait_rows busy.h5 2 || { cat first.log; fail "the first run wrote no rows within 30 s"; }
+first=$(rank_pid "^$BNECK extract --images c --weights w.h5 --out busy.h5" 0) || fail "the first run's rank not found"
+kill -STOP "$first"
+trap 'kill -9 "$first" 2>/dev/null || true; pkill -9 -f "$tmp/" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 second() {  # name [env...]: a second run on busy.h5, its log in name.log, its exit status in name.rc
     local name=$1; shift
     set +e
@@ -133,6 +140,7 @@ second plain & p1=$!
 second nolock HDF5_USE_FILE_LOCKING=FALSE & p2=$!
 wait $p1 $p2
 kill -0 "$job" 2> /dev/null || fail "the first run ended before the second ones were refused: the check proves nothing"
+kill -CONT "$first"
 for name in plain nolock; do
     cat "$name.log"
     [ "$(cat "$name.rc")" = 1 ] || fail "a second run on busy.h5 ($name) exited $(cat "$name.rc"), not 1"

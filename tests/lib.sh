@@ -5,8 +5,8 @@
 # (its batch norms are calibrated by forward passes), and the suite needs
 # dozens of them with a handful of seeds. make check sets BNECK_TEST_CACHE
 # (tests/cache in the build folder); without it every call runs mkweights.
-# The key is the arguments and the bneck binary (size, time, inode), so a
-# rebuilt bneck never gets a file made by an older one. mkweights is
+# The key is the arguments and the bneck binary's contents, so a rebuilt
+# bneck never gets a file made by an older one. mkweights is
 # deterministic: the same arguments give the same bytes.
 bn_mkweights() {
     local out=$1
@@ -15,14 +15,19 @@ bn_mkweights() {
         "$BNECK" mkweights "$out" "$@"
         return
     fi
-    local key
-    key=$({ stat -Lc '%s %Y %i' "$BNECK"; printf '%s\n' "$@"; } | sha1sum | cut -c1-20)
-    local hit="$BNECK_TEST_CACHE/w-$key.h5"
+    # One folder per bneck binary (by its contents), the files in it by
+    # arguments; a new binary's first miss removes the folders of older ones.
+    local bin key
+    bin=$(sha1sum < "$BNECK" | cut -c1-16)
+    key=$(printf '%s\n' "$@" | sha1sum | cut -c1-16)
+    local dir="$BNECK_TEST_CACHE/$bin"
+    local hit="$dir/w-$key.h5"
     if [ ! -s "$hit" ]; then
-        mkdir -p "$BNECK_TEST_CACHE"
+        mkdir -p "$dir"
+        find "$BNECK_TEST_CACHE" -mindepth 1 -maxdepth 1 -type d ! -name "$bin" -exec rm -rf {} + 2> /dev/null || true
         # Made under a name of this process's own, then renamed: tests run in
         # parallel, and a reader must never see half a file.
-        local part="$BNECK_TEST_CACHE/.w-$key.$$.$RANDOM.h5"
+        local part="$dir/.w-$key.$$.$RANDOM.h5"
         "$BNECK" mkweights "$part" "$@" || { rm -f "$part"; return 1; }
         mv -f "$part" "$hit"
     fi
